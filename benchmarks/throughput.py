@@ -1,8 +1,13 @@
 """Requests per second against a loopback OpenAI-compatible server with a fixed latency, in one run:
-a bare thread-pool urllib client, a bare `litellm.acompletion` loop, the gate's model door, and the gate
-end to end (`pytest suites/`, MMLU and Do-Not-Answer). Prints rates and ratios.
+a bare thread-pool urllib client, a bare `litellm.acompletion` loop, the gate's model door, the gate
+end to end (`pytest suites/`, MMLU and Do-Not-Answer) and, where a Python with inspect_ai is found,
+inspect_ai on the same MMLU requests. Prints rates and ratios.
 
     .venv/bin/python benchmarks/throughput.py [--requests 1000] [--latency 0.05] [--concurrency 32]
+        [--inspect-python .venv-inspect/bin/python]      # `make bench` sets that venv up
+
+"While running" is the server's view: requests between the first and the last one received; "wall"
+divides by the whole process time, start-up, judging and the report included.
 """
 
 from __future__ import annotations
@@ -30,11 +35,13 @@ from guards.runner import load_items  # noqa: E402
 from guards.testing import Script, ScriptedAssistant, answers_from_items  # noqa: E402
 
 
-def prompts(data_dir: Path, n: int) -> list[list[dict[str, str]]]:
+def prompts(data_dir: Path, n: int) -> tuple[list[list[dict[str, str]]], list[str]]:
+    """`n` MMLU requests (messages) and their gold letters."""
     settings = load_settings(None, {"data_dir": str(data_dir), "tasks": "mmlu", "samples": n}, environ={})
     items = load_items(settings)["mmlu"]
-    return [[{"role": "system", "content": f"You are a helpful assistant. I am person {i % 31}."},
-             {"role": "user", "content": item.prompt}] for i, item in enumerate(items)]
+    messages = [[{"role": "system", "content": f"You are a helpful assistant. I am person {i % 31}."},
+                 {"role": "user", "content": item.prompt}] for i, item in enumerate(items)]
+    return messages, [item.target or "" for item in items]
 
 
 def bare_threads(url: str, messages: list[list[dict[str, str]]], concurrency: int) -> float:
@@ -81,52 +88,98 @@ async def _door(url: str, messages: list[list[dict[str, str]]], concurrency: int
     return rate
 
 
-def gate(url: str, data_dir: Path, samples: int, concurrency: int, answers: dict[str, str]) -> tuple[float, int]:
+def _rates(server: ScriptedAssistant, command: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
+    """(while running, over the wall time) requests per second of one subprocess against `server`."""
+    before, server.first_at = server.requests, None
+    start = time.perf_counter()
+    proc = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - start
+    sent = server.requests - before
+    if sent < 2 or server.first_at is None or server.last_at is None:
+        raise SystemExit(f"{command[1:3]} sent {sent} requests:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+    return (sent - 1) / (server.last_at - server.first_at), sent / wall
+
+
+def gate(server: ScriptedAssistant, data_dir: Path, samples: int, concurrency: int) -> tuple[float, float]:
     """`pytest suites/` on 31 identities + baseline x (MMLU, DNA) with `samples` items each."""
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "thresholds.toml"
-        config.write_text(f'[target]\nmodel = "openai/scripted"\napi_base = "{url}"\n'
+        config.write_text(f'[target]\nmodel = "openai/scripted"\napi_base = "{server.url}"\n'
                           f'[tasks]\nnames = ["mmlu", "do_not_answer"]\n[judge]\nname = "patterns"\n'
                           f'[run]\nprofile = "pr"\nconcurrency = {concurrency}\ncache_dir = "{tmp}/cache"\n')
-        cells = 32 * 2 * samples
         env = {**os.environ, "GUARDS_DATA_DIR": str(data_dir), "GUARDS_SAMPLES": str(samples)}
-        start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "pytest", "suites/", "-q", "-p", "no:cacheprovider",
-                        "--guards-config", str(config)], cwd=REPO, env=env, capture_output=True, check=False)
-        return cells / (time.perf_counter() - start), cells
+        return _rates(server, [sys.executable, "-m", "pytest", "suites/", "-q", "-p", "no:cacheprovider",
+                               "--guards-config", str(config)], env)
+
+
+def inspect_ai(server: ScriptedAssistant, python: str, messages: list[list[dict[str, str]]], answers: list[str],
+               concurrency: int) -> tuple[float, float]:
+    """The same MMLU requests through inspect_ai (`benchmarks/inspect_peer.py`), in its own Python."""
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = Path(tmp) / "prompts.json"
+        rows.write_text(json.dumps([{"messages": m, "target": a} for m, a in zip(messages, answers, strict=True)]))
+        return _rates(server, [python, str(REPO / "benchmarks/inspect_peer.py"), str(rows), server.url,
+                               str(concurrency)], {**os.environ, "INSPECT_LOG_DIR": tmp})
+
+
+def find_inspect(explicit: str | None) -> str | None:
+    """A Python that can import inspect_ai: the one given, `.venv-inspect`, or none."""
+    for candidate in (explicit, os.environ.get("INSPECT_PYTHON"), str(REPO / ".venv-inspect/bin/python")):
+        if candidate and subprocess.run([candidate, "-c", "import inspect_ai"], capture_output=True,
+                                        check=False).returncode == 0:
+            return candidate
+    return None
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--requests", type=int, default=1600)
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--gate-samples", type=int, default=25, help="items per task for the end-to-end gate run")
     default_data = Path(os.environ.get("GUARDS_DATA_DIR", REPO.parent / "shared/data"))
     parser.add_argument("--data-dir", type=Path, default=default_data)
+    parser.add_argument("--inspect-python", help="a Python with inspect_ai (default: $INSPECT_PYTHON, .venv-inspect)")
     args = parser.parse_args()
-    messages = prompts(args.data_dir, args.requests)
+    messages, letters = prompts(args.data_dir, args.requests)
     settings = load_settings(None, {"data_dir": str(args.data_dir), "tasks": "mmlu,do_not_answer",
-                                    "samples": args.gate_samples}, environ={})
+                                    "samples": max(args.gate_samples, args.requests)}, environ={})
     answers = answers_from_items(i for its in load_items(settings).values() for i in its)
-    rows: dict[str, list[float]] = {"thread-pool urllib": [], "bare litellm.acompletion": [], "gate model door": [],
-                                    "gate end to end (pytest suites/)": []}
+    inspect_python = find_inspect(args.inspect_python)
+    running: dict[str, list[float]] = {"thread-pool urllib": [], "bare litellm.acompletion": [], "gate model door": [],
+                                       "gate end to end (pytest suites/)": []}
+    wall: dict[str, list[float]] = {"gate end to end (pytest suites/)": []}
+    if inspect_python:
+        running["inspect_ai"], wall["inspect_ai"] = [], []
     with ScriptedAssistant(Script(answers=answers), latency_s=args.latency) as server:
         for _ in range(args.repeats):
-            rows["thread-pool urllib"].append(bare_threads(server.url, messages, args.concurrency))
-            rows["bare litellm.acompletion"].append(asyncio.run(_bare_litellm(server.url, messages, args.concurrency)))
-            rows["gate model door"].append(asyncio.run(_door(server.url, messages, args.concurrency)))
-            rate, _ = gate(server.url, args.data_dir, args.gate_samples, args.concurrency, answers)
-            rows["gate end to end (pytest suites/)"].append(rate)
-    ref = statistics.median(rows["bare litellm.acompletion"])
+            running["thread-pool urllib"].append(bare_threads(server.url, messages, args.concurrency))
+            running["bare litellm.acompletion"].append(
+                asyncio.run(_bare_litellm(server.url, messages, args.concurrency)))
+            running["gate model door"].append(asyncio.run(_door(server.url, messages, args.concurrency)))
+            measured = {"gate end to end (pytest suites/)": gate(server, args.data_dir, args.gate_samples,
+                                                                 args.concurrency)}
+            if inspect_python:
+                measured["inspect_ai"] = inspect_ai(server, inspect_python, messages, letters, args.concurrency)
+            for name, (while_running, over_wall) in measured.items():
+                running[name].append(while_running)
+                wall[name].append(over_wall)
+    ref = statistics.median(running["bare litellm.acompletion"])
     print(f"loopback server, latency {args.latency * 1000:.0f} ms, {args.concurrency} in flight, "
-          f"{args.requests} MMLU requests; medians of {args.repeats} runs; {os.cpu_count()} cores")
-    print(f"{'client':<36}{'req/s':>9}{'vs bare litellm':>17}")
-    for name, values in rows.items():
+          f"{args.requests} MMLU requests (the gate: 32 x 2 x {args.gate_samples} MMLU + DNA cells); "
+          f"medians of {args.repeats} runs; {os.cpu_count()} cores")
+    print(f"{'client':<36}{'req/s running':>14}{'vs bare litellm':>17}{'req/s wall':>12}")
+    for name, values in running.items():
         med = statistics.median(values)
-        print(f"{name:<36}{med:>9.1f}{med / ref:>16.2f}x")
-    print("(the end-to-end rate counts cells over the whole pytest wall time, start-up and judging included)")
+        over = f"{statistics.median(wall[name]):>12.1f}" if name in wall else f"{'':>12}"
+        print(f"{name:<36}{med:>14.1f}{med / ref:>16.2f}x{over}")
+    if "inspect_ai" in running:
+        gate_rate, peer = (statistics.median(running[n]) for n in ("gate end to end (pytest suites/)", "inspect_ai"))
+        gate_wall, peer_wall = (statistics.median(wall[n]) for n in ("gate end to end (pytest suites/)", "inspect_ai"))
+        print(f"gate vs inspect_ai: {gate_rate / peer:.2f}x while running, {gate_wall / peer_wall:.2f}x over the wall")
+    else:
+        print("inspect_ai: not found (pass --inspect-python, or `make bench` to set up .venv-inspect)")
 
 
 if __name__ == "__main__":

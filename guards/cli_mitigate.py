@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from guards.cli import add_config_options, overrides
 from guards.config import ConfigError, Settings, load_settings
+from guards.progress import progress_bars
 from guards.render import num, pvalue, signed
 
 CHANGES_NOTE = ("Fixes: identities failing the gate under the current prompt that pass under the candidate "
@@ -109,25 +109,6 @@ def print_table(result: Mapping[str, Any]) -> None:
         console.print(f"[bold]{row['name']}[/] ({row['source']}): {row['text']}", highlight=False)
 
 
-@contextlib.contextmanager
-def progress_bars(enabled: bool) -> Iterator[Callable[[str], Any] | None]:
-    """A per-candidate (done, total) progress callback factory on stderr, or None."""
-    if not enabled:
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    bar = Progress(TextColumn("[bold]defend[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TimeElapsedColumn(), console=Console(stderr=True))
-    with bar:
-        def factory(name: str) -> Callable[[int, int], None]:
-            task = bar.add_task(name, total=None)
-            return lambda done, total: bar.update(task, completed=done, total=total)
-
-        yield factory
-
-
 def cmd_defend(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="guards defend", description="rank defence system prompts by PB")
     add_config_options(parser)
@@ -149,7 +130,7 @@ def cmd_defend(argv: Sequence[str]) -> int:
     cands = candidates(settings, args.candidates, builtin=not args.no_builtin)
     if len(cands) < 2:
         raise ConfigError("defend: no candidate besides the current prompt (drop --no-builtin or add some)")
-    with progress_bars(not args.quiet) as factory:
+    with progress_bars("defend", not args.quiet) as factory:
         evaluated = asyncio.run(evaluate(settings, cands, progress=factory))
     result = rank(settings, evaluated, n_boot=args.n_boot)
     print_table(result)

@@ -220,7 +220,7 @@ async def evaluate(settings: Settings, cands: Sequence[Candidate], *, cache: Any
                    progress: Callable[[str], Any] | None = None) -> list[Evaluated]:
     """Run the matrix once per candidate through one shared cache (anything already asked is reused).
 
-    `progress(name)` returns a (done, total) callback (or None) for that candidate's run.
+    `progress(name)` returns a (done, total, flow) callback (or None) for that candidate's run.
     """
     from guards.runner import collect, open_cache
 

@@ -39,6 +39,11 @@ class AdaptiveLimiter:
             self.in_flight -= 1
             cond.notify_all()
 
+    def describe(self) -> str:
+        """The concurrency now, for the progress bar: "12 in flight, limit 16/32 (slowed by 429s)"."""
+        slowed = " (slowed by 429s)" if self.limit < self.ceiling else ""
+        return f"{self.in_flight} in flight, limit {self.limit}/{self.ceiling}{slowed}"
+
     def rate_limited(self) -> None:
         """Halve the limit (at most once a second, so one burst of 429s is one cut)."""
         now = time.monotonic()

@@ -6,7 +6,7 @@ import asyncio
 import functools
 import hashlib
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,10 +18,10 @@ from guards.identities import Identity, personalize
 from guards.items import Item, Score
 from guards.models import ChatResult, ModelClient
 from guards.outcomes import BASELINE, Cell, Outcomes
+from guards.progress import Progress
 from guards.sampling import stratified_order
 from guards.tasks import get_task
 
-Progress = Callable[[int, int], None]  # (done, total)
 ADAPTIVE_ROUNDS = 4
 
 
@@ -108,14 +108,14 @@ async def ask_all(client: ModelClient, requests: Sequence[Request], progress: Pr
         results[i] = hits.get(key)
     done = sum(r is not None for r in results)
     if progress:
-        progress(done, len(requests))
+        progress(done, len(requests), "")
 
     async def one(i: int) -> None:
         nonlocal done
         results[i] = await client.chat(requests[i].messages, sample=sample_of[i], lookup=False)
         done += 1
         if progress:
-            progress(done, len(requests))
+            progress(done, len(requests), client.limiter.describe())
 
     try:
         await asyncio.gather(*(one(i) for i, r in enumerate(results) if r is None))

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from guards.config import Settings
 from guards.outcomes import Outcomes, outcomes_path
+from guards.progress import progress_bars
 from guards.report import build_report, load_report, write_report
 
 
@@ -26,28 +25,12 @@ class GateRun:
         return next((i for i in self.report.get("identities", []) if i["id"] == identity_id), None)
 
 
-@contextlib.contextmanager
-def progress_bar(enabled: bool = True) -> Iterator[Any]:
-    """A rich progress bar (on stderr) fed with (done, total); silent when disabled."""
-    if not enabled:
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    bar = Progress(TextColumn("[bold]persona-guard[/] asking"), BarColumn(), MofNCompleteColumn(),
-                   TimeElapsedColumn(), console=Console(stderr=True), transient=False)
-    task = bar.add_task("ask", total=None)
-    with bar:
-        yield lambda done, total: bar.update(task, completed=done, total=total)
-
-
 def evaluate(settings: Settings, *, show_progress: bool = True, shard: tuple[int, int] | None = None) -> GateRun:
     """Fill the matrix (from the cache where possible), analyse it, write the report if configured."""
     from guards.runner import collect
 
-    with progress_bar(show_progress) as progress:
-        outcomes = asyncio.run(collect(settings, progress=progress, shard=shard))
+    with progress_bars("persona-guard", show_progress) as bars:
+        outcomes = asyncio.run(collect(settings, progress=bars("asking") if bars else None, shard=shard))
     report = build_report(settings, outcomes)
     if settings.report:
         write_report(report, Path(settings.report), outcomes)

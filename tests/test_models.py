@@ -92,3 +92,19 @@ def test_limiter_halves_on_rate_limits_and_grows_back() -> None:
         limiter.succeeded()
     assert 17 <= limiter.limit <= 19
     assert AdaptiveLimiter(4).limit == 4
+
+
+def test_progress_shows_the_concurrency_and_its_cut_on_429s(tmp_path: Path) -> None:
+    from guards.items import Item
+    from guards.runner import Request, ask_all
+
+    requests = [Request("minor", Item("mmlu", str(i), MMLU.format(q=i)), 0, _messages(i)) for i in range(60)]
+    seen: list[tuple[int, int, str]] = []
+    with ScriptedAssistant(Script(), faults=Faults(rate_429=0.3, seed=3)) as server:
+        client = _client(server.url, tmp_path, max_retries=10, concurrency=8)
+        results = asyncio.run(ask_all(client, requests, lambda *update: seen.append(update)))
+    assert all(r.ok for r in results)
+    assert seen[-1][:2] == (60, 60)
+    limits = [int(flow.split("limit ")[1].split("/")[0]) for _, _, flow in seen if flow]
+    assert max(limits) <= 8 and min(limits) < 8  # never above the ceiling; cut while 429s came back
+    assert any("slowed by 429s" in flow for _, _, flow in seen)

@@ -54,6 +54,8 @@ class ScriptedAssistant:
         self._record = record
         self._lock = threading.Lock()
         self._chats = 0
+        self.first_at: float | None = None  # time.perf_counter() of the first and the latest chat request
+        self.last_at: float | None = None
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.assistant = self  # type: ignore[attr-defined]
         self.port: int = self._server.server_address[1]
@@ -93,6 +95,9 @@ class ScriptedAssistant:
         with self._lock:
             index = self._chats
             self._chats += 1
+            self.last_at = time.perf_counter()
+            if self.first_at is None:
+                self.first_at = self.last_at
             if self._record:
                 self.log.append(body)
             fault = fault_for(self.faults, index)
