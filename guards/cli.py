@@ -26,15 +26,16 @@ COMMANDS = {  # name -> (module, help)
 def add_config_options(parser: argparse.ArgumentParser) -> None:
     """The options every settings-reading command takes (same names as the GUARDS_* variables)."""
     parser.add_argument("--config", type=Path, help="thresholds.toml (GUARDS_CONFIG)")
-    for name in ("model", "api-base", "data-dir", "samples", "tasks", "profile", "cache", "cache-dir", "judge",
-                 "sandbox", "concurrency"):
-        parser.add_argument(f"--{name}", dest=name.replace("-", "_"), default=None)
+    for key in _OVERRIDES:
+        parser.add_argument(f"--{key.replace('_', '-')}", dest=key, default=None)
+
+
+_OVERRIDES = ("model", "api_base", "data_dir", "samples", "tasks", "profile", "cache", "cache_dir", "judge", "sandbox",
+              "concurrency", "transport")
 
 
 def overrides(args: argparse.Namespace) -> dict[str, object]:
-    keys = ("model", "api_base", "data_dir", "samples", "tasks", "profile", "cache", "cache_dir", "judge", "sandbox",
-            "concurrency")
-    return {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
+    return {k: getattr(args, k) for k in _OVERRIDES if getattr(args, k, None) is not None}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

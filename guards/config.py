@@ -22,6 +22,7 @@ ENV_OVERRIDES = {  # environment variable -> override key
     "GUARDS_SAMPLES": "samples", "GUARDS_TASKS": "tasks", "GUARDS_REPORT": "report",
     "GUARDS_CACHE_DIR": "cache_dir", "GUARDS_CONCURRENCY": "concurrency", "GUARDS_MAX_RETRIES": "max_retries",
     "GUARDS_PROFILE": "profile", "GUARDS_CACHE": "cache", "GUARDS_JUDGE": "judge", "GUARDS_SANDBOX": "sandbox",
+    "GUARDS_TRANSPORT": "transport",
 }
 
 
@@ -81,6 +82,7 @@ class Settings:
     single_turn: bool = False
     params: Mapping[str, Any] = field(default_factory=dict)
     deployments: tuple[Mapping[str, Any], ...] = ()
+    transport: str = "litellm"
     identities: tuple[Identity, ...] = field(default_factory=paper_identities)
     tasks: tuple[str, ...] = TASK_NAMES
     samples: Mapping[str, int] = field(default_factory=dict)
@@ -205,6 +207,7 @@ def build(
         single_turn=bool(target.get("single_turn", False)),
         params={**profile.params, **target.get("params", {})},
         deployments=tuple(target.get("deployments", ())),
+        transport=_transport(over, target),
         identities=identities_from(raw.get("identities", {})),
         tasks=tasks,
         samples=samples,
@@ -235,6 +238,23 @@ def build(
         config_path=str(config_path) if config_path else None,
         config_sha256=config_sha256,
     )
+
+
+def _transport(over: Mapping[str, Any], target: Mapping[str, Any]) -> str:
+    """"litellm", or "direct" where the model string and api_base name an OpenAI-compatible server."""
+    transport = _choice(over.get("transport", target.get("transport", "litellm")), "target.transport",
+                        ("litellm", "direct"))
+    if transport == "direct":
+        from guards.direct import direct_target
+
+        if target.get("deployments"):
+            raise ConfigError("target.transport: 'direct' does not apply to [[target.deployments]] (litellm routes)")
+        try:
+            direct_target(str(over.get("model") or target.get("model", DEFAULT_MODEL)),
+                          over.get("api_base") or target.get("api_base"))
+        except ValueError as exc:
+            raise ConfigError(f"target.transport: {exc}") from None
+    return transport
 
 
 def identities_from(cfg: Mapping[str, Any]) -> tuple[Identity, ...]:

@@ -1,4 +1,5 @@
-"""The one door to models: async chat through litellm with concurrency, retries, a cache, and no secrets."""
+"""The one door to models: async chat through litellm (or the direct transport for OpenAI-compatible
+servers) with concurrency, retries, a cache, and no secrets."""
 
 from __future__ import annotations
 
@@ -68,6 +69,7 @@ class ModelClient:
         backoff_s: float = 0.5,
         router: Any | None = None,
         budget_usd: float | None = None,
+        transport: str = "litellm",
     ) -> None:
         self.model = model
         self.api_base = api_base
@@ -89,6 +91,11 @@ class ModelClient:
 
             register()
             self.timeout_s = max(timeout_s, 3600.0)  # queued behind a batch on a CPU: slow, not failed
+        self._direct = None
+        if transport == "direct":
+            from guards.direct import DirectChat  # noqa: PLC0415
+
+            self._direct = DirectChat(model, api_base, timeout_s=self.timeout_s)
 
     def key(self, messages: list[dict[str, str]], sample: int = 0, **params: Any) -> str:
         return request_key(self.model, self.api_base, messages, {**self.params, **params}, sample)
@@ -168,7 +175,14 @@ class ModelClient:
         cost = price(self.model, result.usage.get("prompt", 0), result.usage.get("completion", 0))
         self.spent_usd += cost or 0.0
 
+    async def aclose(self) -> None:
+        """Close the direct transport's connections (litellm keeps its own clients)."""
+        if self._direct is not None:
+            await self._direct.aclose()
+
     async def _complete(self, messages: list[dict[str, str]], params: dict[str, Any]) -> Any:
+        if self._direct is not None:
+            return await self._direct.complete(messages, params)
         if self.router is not None:
             return await self.router.acompletion(model=self.model, messages=messages, **params)
         import litellm  # noqa: PLC0415 - ~3 s import, paid once, only when a request is needed

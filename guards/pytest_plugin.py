@@ -18,6 +18,7 @@ OPTIONS = {  # option -> (override key, help)
     "config": ("config", "path of thresholds.toml (GUARDS_CONFIG)"),
     "model": ("model", "litellm model string (GUARDS_MODEL)"),
     "api-base": ("api_base", "API base URL (GUARDS_API_BASE)"),
+    "transport": ("transport", "litellm, or direct for an OpenAI-compatible api_base (GUARDS_TRANSPORT)"),
     "data-dir": ("data_dir", "local data folder in the upstream layout (GUARDS_DATA_DIR)"),
     "samples": ("samples", "items per task (GUARDS_SAMPLES)"),
     "tasks": ("tasks", "comma list of tasks (GUARDS_TASKS)"),

@@ -95,6 +95,7 @@ def record(settings: Settings, outcomes: Outcomes) -> dict[str, Any]:
         "tool": "persona-guard",
         "version": __version__,
         "model": settings.model,
+        "transport": settings.transport,
         "model_versions": list(meta.get("model_versions", [])),  # type: ignore[call-overload]
         "system_prompt_sha256": hashlib.sha256(prompt.encode()).hexdigest() if prompt is not None else None,
         "template": settings.template,

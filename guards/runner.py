@@ -88,7 +88,8 @@ def make_client(settings: Settings, cache: Cache) -> ModelClient:
         router = build_router(settings)
     return ModelClient(settings.model, api_base=settings.api_base, params=dict(settings.params),
                        concurrency=settings.concurrency, max_retries=settings.max_retries,
-                       timeout_s=settings.timeout_s, cache=cache, router=router, budget_usd=settings.budget_usd)
+                       timeout_s=settings.timeout_s, cache=cache, router=router, budget_usd=settings.budget_usd,
+                       transport=settings.transport)
 
 
 def open_cache(settings: Settings) -> Cache:
@@ -222,8 +223,8 @@ async def collect(
     own_cache = cache is None
     cache = cache or open_cache(settings)
     meta: dict[str, object] = {"shard": shard}
+    client = make_client(settings, cache)
     try:
-        client = make_client(settings, cache)
         if settings.adaptive:
             cells, results, meta["adaptive"] = await _adaptive(settings, cache, client, items, progress, system_prompt)
         else:
@@ -231,6 +232,7 @@ async def collect(
             results = await ask_all(client, requests, progress)
             cells = await score_all(settings, cache, requests, results)
     finally:
+        await client.aclose()
         if own_cache:
             cache.close()
     meta["model_versions"] = sorted({r.model_version for r in results if r.model_version})

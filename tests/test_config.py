@@ -40,6 +40,10 @@ def test_shipped_thresholds_toml_is_valid_and_documents_the_defaults() -> None:
         ("[thresholds]\nalpha = 0.7", "thresholds.alpha"),
         ("[[waiver]]\nidentity = 'minor'\naxis = 'safety'\nreason = 'x'\nexpires = 'soon'", "waiver.expires"),
         ("not toml at all [", "not valid TOML"),
+        ("[target]\ntransport = 'fast'", "target.transport"),
+        ("[target]\ntransport = 'direct'", "target.transport: 'direct' takes an OpenAI-compatible model string"),
+        ("[target]\nmodel = 'hosted_vllm/llama'\ntransport = 'direct'", "target.transport: 'direct' needs the server"),
+        ("[target]\nmodel = 'anthropic/claude'\napi_base = 'http://x'\ntransport = 'direct'", "'anthropic/claude'"),
     ],
 )
 def test_bad_config_names_the_key(tmp_path: Path, toml: str, named: str) -> None:
@@ -67,6 +71,16 @@ def test_overrides_win_in_order(tmp_path: Path) -> None:
     assert (s.model, s.concurrency, s.samples, s.tasks) == ("openai/c", 8, {"mmlu": 7, "gsm8k": 7}, ("mmlu", "gsm8k"))
     with pytest.raises(ConfigError, match="GUARDS_SAMPLES"):
         load_settings(path, environ={"GUARDS_SAMPLES": "many"})
+
+
+def test_direct_transport_takes_openai_compatible_model_strings(tmp_path: Path) -> None:
+    path = tmp_path / "t.toml"
+    path.write_text('[target]\nmodel = "hosted_vllm/meta-llama/Llama-3.1-8B"\napi_base = "http://127.0.0.1:8000/v1"\n')
+    assert load_settings(path, environ={}).transport == "litellm"
+    direct = load_settings(path, environ={"GUARDS_TRANSPORT": "direct"})
+    assert direct.transport == "direct"
+    from guards.direct import direct_target
+    assert direct_target(direct.model, direct.api_base) == ("meta-llama/Llama-3.1-8B", "HOSTED_VLLM_API_KEY")
 
 
 def test_threshold_precedence_identity_over_category_over_task() -> None:

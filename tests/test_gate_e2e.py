@@ -1,4 +1,5 @@
-"""The gate end to end: `pytest suites/` through litellm over HTTP against a scripted loopback assistant."""
+"""The gate end to end: `pytest suites/` through litellm (or the direct transport) over HTTP against a scripted
+loopback assistant."""
 
 from __future__ import annotations
 
@@ -26,17 +27,20 @@ def _setup(config: Path, tmp_path: Path, data_dir: Path, url: str, **kwargs: obj
                         cache_dir=tmp_path / "cache", **kwargs)  # type: ignore[arg-type]
 
 
-def test_planted_bias_fails_exactly_the_planted_pairs(config: Path, tmp_path: Path, data_dir: Path) -> None:
+@pytest.mark.parametrize("transport", ["litellm", "direct"])
+def test_planted_bias_fails_exactly_the_planted_pairs(config: Path, tmp_path: Path, data_dir: Path,
+                                                      transport: str) -> None:
     with ScriptedAssistant() as server:
         _setup(config, tmp_path, data_dir, server.url)
         server.set_script(script(config, data_dir, biases=PLANTED))
         report = tmp_path / "report.json"
-        result = run_gate(config, data_dir, tmp_path, f"--guards-report={report}")
+        result = run_gate(config, data_dir, tmp_path, f"--guards-report={report}", f"--guards-transport={transport}")
     assert result.returncode == 1, result.output
     assert result.failed() == {"test_utility[minor]", "test_safety[gay]", "test_pb"}, result.output
     data = json.loads(report.read_text())
     minor = next(i for i in data["identities"] if i["id"] == "minor")
     assert minor["axes"]["utility"]["delta"] == pytest.approx(-40, abs=12)
+    assert data["record"]["transport"] == transport and data["record"]["requests"]["errors"] == 0
     assert (tmp_path / "report.outcomes.jsonl").exists()
     assert "sk-test-secret" not in report.read_text() + result.output
 

@@ -1,4 +1,5 @@
-"""The model door: real HTTP through litellm, retries, the cache, errors that stay errors, no secrets."""
+"""The model door, through litellm and through the direct transport: real HTTP, retries, the cache, errors
+that stay errors, no secrets."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from guards.cache import Cache
 from guards.limiter import AdaptiveLimiter
-from guards.models import ModelClient, redact
+from guards.models import ChatResult, ModelClient, redact
 from guards.testing import Faults, Script, ScriptedAssistant
 
 MMLU = ("Answer the given multiple choice question and show your work first.\nThe answer can only be an option "
@@ -22,60 +25,95 @@ def _messages(i: int) -> list[dict[str, str]]:
             {"role": "user", "content": MMLU.format(q=f"question {i}")}]
 
 
-def _client(url: str, tmp_path: Path, **kwargs: object) -> ModelClient:
+@pytest.fixture(params=["litellm", "direct"])
+def transport(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def _client(url: str, tmp_path: Path, transport: str = "litellm", **kwargs: object) -> ModelClient:
     cache = Cache(tmp_path / "cache.sqlite")
-    return ModelClient("openai/scripted", api_base=url, cache=cache, backoff_s=0.01,
+    return ModelClient("openai/scripted", api_base=url, cache=cache, backoff_s=0.01, transport=transport,
                        **kwargs)  # type: ignore[arg-type]
 
 
-def test_answers_come_back_and_reruns_are_cached(tmp_path: Path) -> None:
+def _ask(client: ModelClient, indices: range | list[int]) -> list[ChatResult]:
+    """Ask concurrently in one event loop, then close the client's connections."""
+    async def run() -> list[ChatResult]:
+        try:
+            return list(await asyncio.gather(*(client.chat(_messages(i)) for i in indices)))
+        finally:
+            await client.aclose()
+
+    return asyncio.run(run())
+
+
+def test_answers_come_back_and_reruns_are_cached(tmp_path: Path, transport: str) -> None:
     with ScriptedAssistant(Script()) as server:
-        client = _client(server.url, tmp_path)
-        first = asyncio.run(_gather(client, 20))
+        client = _client(server.url, tmp_path, transport)
+        first = _ask(client, range(20))
         asked = server.requests
-        again = asyncio.run(client.chat(_messages(3)))
+        [again] = _ask(client, [3])
     assert asked == 20 and all(r.ok and "Therefore, the answer is" in r.text for r in first)
     assert again.cached and again.text == first[3].text
     assert first[0].model_version == "scripted-1"
+    assert first[0].usage["prompt"] > 0 and first[0].usage["completion"] > 0
 
 
-def test_transient_faults_are_retried_and_do_not_change_answers(tmp_path: Path) -> None:
+def test_transient_faults_are_retried_and_do_not_change_answers(tmp_path: Path, transport: str) -> None:
     faults = Faults(rate_429=0.2, rate_500=0.2, rate_truncated=0.1, seed=1)
     with ScriptedAssistant(Script(), faults=faults) as server:
-        results = asyncio.run(_gather(_client(server.url, tmp_path, max_retries=10), 30))
+        results = _ask(_client(server.url, tmp_path, transport, max_retries=10), range(30))
         sent = sum(server.faults_sent.values())
     with ScriptedAssistant(Script()) as clean:
-        expected = asyncio.run(_gather(_client(clean.url, tmp_path / "clean", max_retries=0), 30))
+        expected = _ask(_client(clean.url, tmp_path / "clean", max_retries=0), range(30))
     assert sent > 5
     assert [r.text for r in results] == [r.text for r in expected]
 
 
-async def _gather(client: ModelClient, n: int) -> list:  # type: ignore[type-arg]
-    return list(await asyncio.gather(*(client.chat(_messages(i)) for i in range(n))))
-
-
-def test_persistent_failure_is_an_error_not_cached_and_not_raised(tmp_path: Path) -> None:
+def test_persistent_failure_is_an_error_not_cached_and_not_raised(tmp_path: Path, transport: str) -> None:
     with ScriptedAssistant(Script(), faults=Faults(rate_500=1.0)) as server:
-        client = _client(server.url, tmp_path, max_retries=2)
-        result = asyncio.run(client.chat(_messages(0)))
+        client = _client(server.url, tmp_path, transport, max_retries=2)
+        [result] = _ask(client, [0])
         tries = server.requests
     assert not result.ok and result.text == "" and "InternalServerError" in (result.error or "")
     assert tries == 3
     assert client.cache.get_many("responses", [client.key(_messages(0))]) == {}
 
 
-def test_content_filter_is_a_block(tmp_path: Path) -> None:
+def test_unreachable_server_is_an_error_after_retries(tmp_path: Path, transport: str) -> None:
+    with ScriptedAssistant(Script()) as server:
+        url = server.url
+    [result] = _ask(_client(url, tmp_path, transport, max_retries=2), [0])
+    assert not result.ok and result.text == "" and "Connection" in (result.error or "")
+
+
+def test_content_filter_is_a_block(tmp_path: Path, transport: str) -> None:
     with ScriptedAssistant(Script(), faults=Faults(rate_content_filter=1.0)) as server:
-        result = asyncio.run(_client(server.url, tmp_path).chat(_messages(0)))
+        [result] = _ask(_client(server.url, tmp_path, transport), [0])
     assert result.ok and result.blocked
 
 
-def test_no_secret_reaches_the_cache_or_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_api_key_is_sent_and_a_wrong_one_is_not_retried(tmp_path: Path, transport: str,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-right-key-123456")
+    with ScriptedAssistant(Script(), api_key="sk-right-key-123456") as server:
+        [good] = _ask(_client(server.url, tmp_path, transport), [0])
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-wrong-key-123456")
+        before = server.requests
+        [bad] = _ask(_client(server.url, tmp_path / "other", transport, max_retries=3), [0])
+        hits = server.counts["/v1/chat/completions"]
+    assert good.ok
+    assert not bad.ok and "AuthenticationError" in (bad.error or "") and "sk-wrong-key-123456" not in (bad.error or "")
+    assert server.requests == before and hits == 2  # refused before it counted as a chat; sent once, not retried
+
+
+def test_no_secret_reaches_the_cache_or_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                transport: str) -> None:
     secret = "sk-live-abcdefghijklmnop1234"
     monkeypatch.setenv("OPENAI_API_KEY", secret)
     with ScriptedAssistant(Script(), faults=Faults(rate_500=0.5, seed=2)) as server:
-        client = _client(server.url, tmp_path, max_retries=1)
-        asyncio.run(_gather(client, 10))
+        client = _client(server.url, tmp_path, transport, max_retries=1)
+        _ask(client, range(10))
     client.cache.close()
     blob = (tmp_path / "cache.sqlite").read_bytes() + b"".join(p.read_bytes() for p in tmp_path.glob("cache.sqlite*"))
     assert secret.encode() not in blob
@@ -94,17 +132,39 @@ def test_limiter_halves_on_rate_limits_and_grows_back() -> None:
     assert AdaptiveLimiter(4).limit == 4
 
 
-def test_progress_shows_the_concurrency_and_its_cut_on_429s(tmp_path: Path) -> None:
+def test_progress_shows_the_concurrency_and_its_cut_on_429s(tmp_path: Path, transport: str) -> None:
     from guards.items import Item
     from guards.runner import Request, ask_all
 
     requests = [Request("minor", Item("mmlu", str(i), MMLU.format(q=i)), 0, _messages(i)) for i in range(60)]
     seen: list[tuple[int, int, str]] = []
     with ScriptedAssistant(Script(), faults=Faults(rate_429=0.3, seed=3)) as server:
-        client = _client(server.url, tmp_path, max_retries=10, concurrency=8)
-        results = asyncio.run(ask_all(client, requests, lambda *update: seen.append(update)))
+        client = _client(server.url, tmp_path, transport, max_retries=10, concurrency=8)
+
+        async def run() -> list[ChatResult]:
+            try:
+                return await ask_all(client, requests, lambda *update: seen.append(update))
+            finally:
+                await client.aclose()
+
+        results = asyncio.run(run())
     assert all(r.ok for r in results)
     assert seen[-1][:2] == (60, 60)
     limits = [int(flow.split("limit ")[1].split("/")[0]) for _, _, flow in seen if flow]
     assert max(limits) <= 8 and min(limits) < 8  # never above the ceiling; cut while 429s came back
     assert any("slowed by 429s" in flow for _, _, flow in seen)
+
+
+@given(status=st.integers(400, 599), body=st.text(max_size=2000))
+def test_direct_errors_are_classified_like_litellms(status: int, body: str) -> None:
+    from guards.direct import error_for
+    from guards.models import _NO_RETRY
+
+    exc = error_for(status, body, {"Retry-After": "2"})
+    if type(exc).__name__ == "ContentPolicyViolationError":  # a block, neither retried nor an error
+        assert status == 400 and "content" in body.lower()
+        return
+    retried = type(exc).__name__ not in _NO_RETRY
+    assert retried == (status >= 500 or status not in (400, 401, 403, 404, 422))
+    assert (type(exc).__name__ == "RateLimitError") == (status == 429)
+    assert len(str(exc)) <= 320 and exc.headers["Retry-After"] == "2"

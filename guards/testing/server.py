@@ -40,6 +40,7 @@ class ScriptedAssistant:
         dialect: Dialect = "openai",
         model: str = "scripted",
         record: int = 0,
+        api_key: str | None = None,
     ) -> None:
         if dialect not in ("openai", "vllm", "ollama"):
             raise ValueError(f"unknown dialect {dialect!r}")
@@ -52,6 +53,7 @@ class ScriptedAssistant:
         self.faults_sent: Counter[str] = Counter()
         self.log: deque[dict[str, Any]] = deque(maxlen=record or None)  # last `record` chat request bodies
         self._record = record
+        self.api_key = api_key  # when set, requests must carry "Authorization: Bearer <api_key>" (else 401)
         self._lock = threading.Lock()
         self._chats = 0
         self.first_at: float | None = None  # time.perf_counter() of the first and the latest chat request
@@ -181,6 +183,9 @@ class _Handler(BaseHTTPRequestHandler):
         a._hit(path)
         body = self._body()
         if body is None:
+            return
+        if a.api_key is not None and self.headers.get("Authorization") != f"Bearer {a.api_key}":
+            self._error(401, "Incorrect API key provided", "authentication_error")
             return
         if path in _OPENAI_CHAT:
             self._chat(body, ollama=False, path=path)
