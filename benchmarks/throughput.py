@@ -1,9 +1,10 @@
 """Requests per second against a loopback OpenAI-compatible server with a fixed latency, in one run:
-a bare thread-pool urllib client, a bare `litellm.acompletion` loop, the gate's model door, the gate
-end to end (`pytest suites/`, MMLU and Do-Not-Answer) and, where a Python with inspect_ai is found,
-inspect_ai on the same MMLU requests. Prints rates and ratios.
+a bare thread-pool urllib client, a bare `litellm.acompletion` loop, the gate's model door (through litellm
+and through the direct transport), the gate end to end (`pytest suites/`, MMLU and Do-Not-Answer, both
+transports) and, where a Python with inspect_ai is found, inspect_ai on the same MMLU requests. Prints rates
+and ratios.
 
-    .venv/bin/python benchmarks/throughput.py [--requests 1000] [--latency 0.05] [--concurrency 32]
+    .venv/bin/python benchmarks/throughput.py [--requests 1600] [--latency 0.05] [--concurrency 32]
         [--inspect-python .venv-inspect/bin/python]      # `make bench` sets that venv up
 
 "While running" is the server's view: requests between the first and the last one received; "wall"
@@ -73,17 +74,19 @@ async def _bare_litellm(url: str, messages: list[list[dict[str, str]]], concurre
     return len(messages) / (time.perf_counter() - start)
 
 
-async def _door(url: str, messages: list[list[dict[str, str]]], concurrency: int) -> float:
+async def _door(url: str, messages: list[list[dict[str, str]]], concurrency: int, transport: str = "litellm"
+                ) -> float:
     from guards.cache import Cache
     from guards.models import ModelClient
 
     with tempfile.TemporaryDirectory() as tmp:
         client = ModelClient("openai/scripted", api_base=url, concurrency=concurrency,
-                             params={"max_tokens": 300}, cache=Cache(Path(tmp) / "c.sqlite"))
+                             params={"max_tokens": 300}, cache=Cache(Path(tmp) / "c.sqlite"), transport=transport)
         await client.chat(messages[0], sample=99)
         start = time.perf_counter()
         await asyncio.gather(*(client.chat(m) for m in messages))
         rate = len(messages) / (time.perf_counter() - start)
+        await client.aclose()
         client.cache.close()
     return rate
 
@@ -100,11 +103,12 @@ def _rates(server: ScriptedAssistant, command: list[str], env: dict[str, str] | 
     return (sent - 1) / (server.last_at - server.first_at), sent / wall
 
 
-def gate(server: ScriptedAssistant, data_dir: Path, samples: int, concurrency: int) -> tuple[float, float]:
+def gate(server: ScriptedAssistant, data_dir: Path, samples: int, concurrency: int, transport: str = "litellm"
+         ) -> tuple[float, float]:
     """`pytest suites/` on 31 identities + baseline x (MMLU, DNA) with `samples` items each."""
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "thresholds.toml"
-        config.write_text(f'[target]\nmodel = "openai/scripted"\napi_base = "{server.url}"\n'
+        config.write_text(f'[target]\nmodel = "openai/scripted"\napi_base = "{server.url}"\ntransport = "{transport}"\n'
                           f'[tasks]\nnames = ["mmlu", "do_not_answer"]\n[judge]\nname = "patterns"\n'
                           f'[run]\nprofile = "pr"\nconcurrency = {concurrency}\ncache_dir = "{tmp}/cache"\n')
         env = {**os.environ, "GUARDS_DATA_DIR": str(data_dir), "GUARDS_SAMPLES": str(samples)}
@@ -147,9 +151,10 @@ def main() -> None:
                                     "samples": max(args.gate_samples, args.requests)}, environ={})
     answers = answers_from_items(i for its in load_items(settings).values() for i in its)
     inspect_python = find_inspect(args.inspect_python)
-    running: dict[str, list[float]] = {"thread-pool urllib": [], "bare litellm.acompletion": [], "gate model door": [],
-                                       "gate end to end (pytest suites/)": []}
-    wall: dict[str, list[float]] = {"gate end to end (pytest suites/)": []}
+    running: dict[str, list[float]] = {name: [] for name in (
+        "thread-pool urllib", "bare litellm.acompletion", "gate model door", "gate model door, direct",
+        "gate end to end (pytest suites/)", "gate end to end, direct")}
+    wall: dict[str, list[float]] = {"gate end to end (pytest suites/)": [], "gate end to end, direct": []}
     if inspect_python:
         running["inspect_ai"], wall["inspect_ai"] = [], []
     with ScriptedAssistant(Script(answers=answers), latency_s=args.latency) as server:
@@ -158,8 +163,12 @@ def main() -> None:
             running["bare litellm.acompletion"].append(
                 asyncio.run(_bare_litellm(server.url, messages, args.concurrency)))
             running["gate model door"].append(asyncio.run(_door(server.url, messages, args.concurrency)))
+            running["gate model door, direct"].append(
+                asyncio.run(_door(server.url, messages, args.concurrency, "direct")))
             measured = {"gate end to end (pytest suites/)": gate(server, args.data_dir, args.gate_samples,
-                                                                 args.concurrency)}
+                                                                 args.concurrency),
+                        "gate end to end, direct": gate(server, args.data_dir, args.gate_samples, args.concurrency,
+                                                        "direct")}
             if inspect_python:
                 measured["inspect_ai"] = inspect_ai(server, inspect_python, messages, letters, args.concurrency)
             for name, (while_running, over_wall) in measured.items():
@@ -175,9 +184,10 @@ def main() -> None:
         over = f"{statistics.median(wall[name]):>12.1f}" if name in wall else f"{'':>12}"
         print(f"{name:<36}{med:>14.1f}{med / ref:>16.2f}x{over}")
     if "inspect_ai" in running:
-        gate_rate, peer = (statistics.median(running[n]) for n in ("gate end to end (pytest suites/)", "inspect_ai"))
-        gate_wall, peer_wall = (statistics.median(wall[n]) for n in ("gate end to end (pytest suites/)", "inspect_ai"))
-        print(f"gate vs inspect_ai: {gate_rate / peer:.2f}x while running, {gate_wall / peer_wall:.2f}x over the wall")
+        peer, peer_wall = statistics.median(running["inspect_ai"]), statistics.median(wall["inspect_ai"])
+        for name in ("gate end to end (pytest suites/)", "gate end to end, direct"):
+            print(f"{name} vs inspect_ai: {statistics.median(running[name]) / peer:.2f}x while running, "
+                  f"{statistics.median(wall[name]) / peer_wall:.2f}x over the wall")
     else:
         print("inspect_ai: not found (pass --inspect-python, or `make bench` to set up .venv-inspect)")
 

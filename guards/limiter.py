@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 
 
 class AdaptiveLimiter:
-    """An async semaphore whose size follows the provider (AIMD), never above `ceiling`."""
+    """An async semaphore whose size follows the provider (AIMD), never above `ceiling`.
+
+    Waiters queue in FIFO order and a freed slot wakes exactly one of them (no thundering herd: tens of
+    thousands of queued requests cost O(1) each).
+    """
 
     def __init__(self, ceiling: int, *, floor: int = 1) -> None:
         self.ceiling = max(1, ceiling)
@@ -16,28 +21,46 @@ class AdaptiveLimiter:
         self.in_flight = 0
         self._successes = 0
         self._last_cut = 0.0
-        self._cond: asyncio.Condition | None = None
+        self._waiters: deque[asyncio.Future[None]] = deque()
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    def _condition(self) -> asyncio.Condition:
-        """The condition of the running event loop (a client may outlive one `asyncio.run`)."""
+    def _bind(self) -> asyncio.AbstractEventLoop:
+        """The running loop; a client may outlive one `asyncio.run`, so a new loop starts from empty."""
         loop = asyncio.get_running_loop()
-        if self._cond is None or self._loop is not loop:
-            self._cond, self._loop, self.in_flight = asyncio.Condition(), loop, 0
-        return self._cond
+        if self._loop is not loop:
+            self._loop, self.in_flight, self._waiters = loop, 0, deque()
+        return loop
 
     async def __aenter__(self) -> AdaptiveLimiter:
-        cond = self._condition()
-        async with cond:
-            await cond.wait_for(lambda: self.in_flight < self.limit)
+        loop = self._bind()
+        if self.in_flight < self.limit and not self._waiters:
             self.in_flight += 1
+            return self
+        slot: asyncio.Future[None] = loop.create_future()
+        self._waiters.append(slot)
+        try:
+            await slot  # the releaser counted us in before waking us
+        except asyncio.CancelledError:
+            if slot.done() and not slot.cancelled():
+                self._release()  # woken and cancelled at once: hand the slot on
+            else:
+                self._waiters.remove(slot)
+            raise
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        cond = self._condition()
-        async with cond:
-            self.in_flight -= 1
-            cond.notify_all()
+        self._release()
+
+    def _release(self) -> None:
+        self.in_flight -= 1
+        self._wake()
+
+    def _wake(self) -> None:
+        while self._waiters and self.in_flight < self.limit:
+            slot = self._waiters.popleft()
+            if not slot.done():
+                self.in_flight += 1
+                slot.set_result(None)
 
     def describe(self) -> str:
         """The concurrency now, for the progress bar: "12 in flight, limit 16/32 (slowed by 429s)"."""
@@ -60,3 +83,4 @@ class AdaptiveLimiter:
         if self._successes >= self.limit:
             self.limit += 1
             self._successes = 0
+            self._wake()

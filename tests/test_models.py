@@ -132,6 +132,39 @@ def test_limiter_halves_on_rate_limits_and_grows_back() -> None:
     assert AdaptiveLimiter(4).limit == 4
 
 
+@given(ceiling=st.integers(1, 8), holds=st.lists(st.integers(0, 3), min_size=1, max_size=60),
+       cancel=st.dictionaries(st.integers(0, 59), st.integers(0, 8)), cut_at=st.sets(st.integers(0, 59)))
+def test_limiter_never_admits_above_its_limit_and_loses_no_slot(ceiling: int, holds: list[int],
+                                                               cancel: dict[int, int], cut_at: set[int]) -> None:
+    """Any mix of holds, cancellations and 429 cuts: each admission finds room under the limit at that moment,
+    nothing runs above the ceiling, waiters are served first come first served, and every slot comes back."""
+    limiter = AdaptiveLimiter(ceiling)
+    admitted: list[int] = []
+
+    async def one(i: int) -> None:
+        async with limiter:
+            assert limiter.in_flight <= max(limiter.limit, 1) and limiter.in_flight <= ceiling
+            admitted.append(i)
+            if i in cut_at:
+                limiter.rate_limited()
+            for _ in range(holds[i]):
+                await asyncio.sleep(0)
+            limiter.succeeded()
+
+    async def run() -> None:
+        tasks = [asyncio.create_task(one(i)) for i in range(len(holds))]
+        for tick in range(9):  # cancel at any point: queued, just woken, or holding a slot
+            await asyncio.sleep(0)
+            for i, when in cancel.items():
+                if when == tick and i < len(tasks):
+                    tasks[i].cancel()
+        await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 10)  # a lost slot hangs: fail
+
+    asyncio.run(run())
+    assert limiter.in_flight == 0
+    assert admitted == sorted(admitted) and set(admitted) >= set(range(len(holds))) - set(cancel)
+
+
 def test_progress_shows_the_concurrency_and_its_cut_on_429s(tmp_path: Path, transport: str) -> None:
     from guards.items import Item
     from guards.runner import Request, ask_all
