@@ -11,7 +11,7 @@ export TOKENIZERS_PARALLELISM := false
 export OMP_WAIT_POLICY ?= PASSIVE
 export GUARDS_LOCAL_BATCH ?= 32
 
-.PHONY: guard test test-all lint install clean
+.PHONY: guard test test-all lint bench install clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,9 +34,19 @@ test: $(VENV)/.installed
 test-all: $(VENV)/.installed
 	$(PY) -m pytest tests/ -q -m "slow or not slow" $(ARGS)
 
+# the peer for benchmarks/throughput.py, in its own venv (inspect_ai is not a dependency of persona-guard)
+.venv-inspect/.installed:
+	$(PYTHON) -m venv .venv-inspect
+	.venv-inspect/bin/python -m pip install -q "inspect_ai==0.3.285" "openai>=1.99,<3"
+	touch $@
+
+bench: $(VENV)/.installed .venv-inspect/.installed
+	$(PY) benchmarks/throughput.py --inspect-python .venv-inspect/bin/python
+	$(PY) benchmarks/rerun.py
+
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check guards suites tests benchmarks
 	$(VENV)/bin/mypy guards
 
 clean:
-	rm -rf $(VENV) .guards build *.egg-info
+	rm -rf $(VENV) .venv-inspect .guards build *.egg-info

@@ -26,10 +26,11 @@ from guards.runner import collect, load_items  # noqa: E402
 from guards.testing import Script, ScriptedAssistant, answers_from_items  # noqa: E402
 
 
-def time_to_first_request(url: str, data_dir: str, tmp: str) -> float:
+def time_to_first_request(url: str, data_dir: str, tmp: str, transport: str = "litellm") -> float:
     """Seconds from launching `pytest suites/` to the first request reaching the server (imports included)."""
     config = Path(tmp) / "first.toml"
-    config.write_text(f'[target]\nmodel = "openai/scripted"\napi_base = "{url}"\n[tasks]\nnames = ["mmlu"]\n'
+    config.write_text(f'[target]\nmodel = "openai/scripted"\napi_base = "{url}"\ntransport = "{transport}"\n'
+                      f'[tasks]\nnames = ["mmlu"]\n'
                       f'[judge]\nname = "patterns"\n[run]\ncache = "off"\n')
     return _first(url, [sys.executable, "-m", "pytest", "suites/", "-q", "-p", "no:cacheprovider",
                         "--guards-config", str(config), "--guards-data-dir", data_dir, "--guards-samples", "2"])
@@ -65,9 +66,10 @@ def main() -> None:
                 "profile": args.profile, "cache_dir": tmp, "judge": args.judge, "concurrency": 64,
                 "samples": args.samples}
         _SERVERS[server.url] = server
-        firsts = [time_to_first_request(server.url, args.data_dir, tmp) for _ in range(args.repeats)]
-        print(f"time to first request (pytest suites/, litellm import included): "
-              f"{statistics.median(firsts):.2f} s (median of {args.repeats})")
+        for transport, note in (("litellm", "litellm import included"), ("direct", "the direct transport")):
+            firsts = [time_to_first_request(server.url, args.data_dir, tmp, transport) for _ in range(args.repeats)]
+            print(f"time to first request (pytest suites/, {note}): "
+                  f"{statistics.median(firsts):.2f} s (median of {args.repeats})")
         settings = load_settings(None, over, environ={})
         server.set_script(Script(answers=answers_from_items(i for its in load_items(settings).values() for i in its)))
         start = time.perf_counter()
