@@ -19,10 +19,14 @@ CachePolicy = Literal["use", "refresh", "off"]
 KINDS = ("responses", "judgments", "scores")
 
 
+def canonical(value: Any) -> str:
+    """The canonical JSON that keys hash: sorted keys, no spaces, UTF-8 as is."""
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
 def stable_key(*parts: Any) -> str:
     """sha256 of the canonical JSON of `parts`: equal inputs give equal keys across runs and machines."""
-    blob = json.dumps(parts, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()
+    return hashlib.sha256(canonical(parts).encode()).hexdigest()
 
 
 class Cache:

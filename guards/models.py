@@ -4,13 +4,14 @@ servers) with concurrency, retries, a cache, and no secrets."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import random
 import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from guards.cache import Cache, CachePolicy, stable_key
+from guards.cache import Cache, CachePolicy, canonical, stable_key
 from guards.limiter import AdaptiveLimiter
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -50,6 +51,15 @@ def request_key(model: str, api_base: str | None, messages: list[dict[str, str]]
                 sample: int) -> str:
     """The cache key: everything that changes an answer, and nothing secret."""
     return stable_key("chat/1", model, api_base or "", messages, params, sample)
+
+
+def request_keys(model: str, api_base: str | None, messages: list[list[dict[str, str]]], params: dict[str, Any],
+                 samples: list[int]) -> list[str]:
+    """`request_key` of many requests, byte for byte, with the parts they share encoded once (warm reruns)."""
+    head = canonical(["chat/1", model, api_base or ""])[:-1] + ","
+    tails = {s: "," + canonical([params, s])[1:] for s in set(samples)}
+    return [hashlib.sha256(f"{head}{canonical(m)}{tails[s]}".encode()).hexdigest()
+            for m, s in zip(messages, samples, strict=True)]
 
 
 class ModelClient:
@@ -99,6 +109,10 @@ class ModelClient:
 
     def key(self, messages: list[dict[str, str]], sample: int = 0, **params: Any) -> str:
         return request_key(self.model, self.api_base, messages, {**self.params, **params}, sample)
+
+    def keys(self, messages: list[list[dict[str, str]]], samples: list[int]) -> list[str]:
+        """`key` of many requests at once (the client's own params)."""
+        return request_keys(self.model, self.api_base, messages, self.params, samples)
 
     def cached(self, keys: list[str]) -> dict[str, ChatResult]:
         """Cached answers for those keys present (one read for the whole batch)."""

@@ -29,7 +29,7 @@ class Cell:
     tokens_out: int = 0
 
 
-@dataclass
+@dataclass(repr=False)
 class Outcomes:
     """All cells of a run plus the item order of each task (the prefix-stable sample)."""
 
@@ -39,6 +39,11 @@ class Outcomes:
     meta: dict[str, object] = field(default_factory=dict)
     _groups: tuple[int, dict[tuple[str, str], list[Cell]]] | None = field(default=None, init=False, repr=False,
                                                                           compare=False)
+
+    def __repr__(self) -> str:
+        """Short: CPython 3.11's asyncio.run formats the finished task's result (tens of thousands of cells)."""
+        sizes = ", ".join(f"{t}: {len(ids)}" for t, ids in self.items.items())
+        return f"Outcomes({len(self.cells)} cells; items {{{sizes}}}; epochs {self.epochs})"
 
     def index(self) -> dict[tuple[str, str, str, int], Cell]:
         return {(c.identity, c.task, c.item, c.epoch): c for c in self.cells}

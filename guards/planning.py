@@ -58,7 +58,7 @@ def make_plan(settings: Settings, gap: float | None = None) -> dict[str, Any]:
         client = make_client(settings, cache)
         requests = build_requests(settings, items)
         sample = [r.epoch if client.params.get("temperature", 0) else 0 for r in requests]
-        keys = [client.key(r.messages, s) for r, s in zip(requests, sample, strict=True)]
+        keys = client.keys([r.messages for r in requests], sample)
         cached = set(client.cached(keys))
     finally:
         cache.close()

@@ -102,7 +102,7 @@ async def ask_all(client: ModelClient, requests: Sequence[Request], progress: Pr
                   ) -> list[ChatResult]:
     """Answers in request order: cached ones in one read, the rest concurrently."""
     sample_of = [r.epoch if client.params.get("temperature", 0) else 0 for r in requests]
-    keys = [client.key(r.messages, s) for r, s in zip(requests, sample_of, strict=True)]
+    keys = client.keys([r.messages for r in requests], sample_of)
     results: list[ChatResult | None] = [None] * len(requests)
     hits = client.cached(keys)
     for i, key in enumerate(keys):

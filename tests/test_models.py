@@ -201,3 +201,21 @@ def test_direct_errors_are_classified_like_litellms(status: int, body: str) -> N
     assert retried == (status >= 500 or status not in (400, 401, 403, 404, 422))
     assert (type(exc).__name__ == "RateLimitError") == (status == 429)
     assert len(str(exc)) <= 320 and exc.headers["Retry-After"] == "2"
+
+
+_text = st.text(max_size=40)
+_messages_st = st.lists(st.fixed_dictionaries({"role": st.sampled_from(["system", "user"]), "content": _text}),
+                        min_size=1, max_size=3)
+
+
+@given(model=_text, api_base=st.none() | _text, messages=st.lists(_messages_st, min_size=1, max_size=5),
+       params=st.dictionaries(_text, st.integers() | st.floats(allow_nan=False) | _text | st.none(), max_size=3),
+       data=st.data())
+def test_batch_request_keys_equal_single_keys(model: str, api_base: str | None, messages: list, params: dict,
+                                              data: st.DataObject) -> None:
+    """Warm reruns key whole batches at once: the keys must be those of one request at a time (old caches hit)."""
+    from guards.models import request_key, request_keys
+
+    samples = data.draw(st.lists(st.integers(0, 3), min_size=len(messages), max_size=len(messages)))
+    assert request_keys(model, api_base, messages, params, samples) == [
+        request_key(model, api_base, m, params, s) for m, s in zip(messages, samples, strict=True)]
