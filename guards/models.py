@@ -161,7 +161,7 @@ class ModelClient:
                     last = redact(f"{kind}: {exc}")[:500]
                     if kind == "ContentPolicyViolationError":
                         return ChatResult(text="", finish_reason="content_filter", blocked=True)
-                    if kind in _NO_RETRY:
+                    if kind in _NO_RETRY or "Missing credentials" in last:  # litellm's 500 for an unset key
                         break
                     if kind == "RateLimitError":
                         self.limiter.rate_limited()

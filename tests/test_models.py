@@ -219,3 +219,12 @@ def test_batch_request_keys_equal_single_keys(model: str, api_base: str | None, 
     samples = data.draw(st.lists(st.integers(0, 3), min_size=len(messages), max_size=len(messages)))
     assert request_keys(model, api_base, messages, params, samples) == [
         request_key(model, api_base, m, params, s) for m, s in zip(messages, samples, strict=True)]
+
+
+def test_missing_api_key_is_reported_at_once_not_retried(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with ScriptedAssistant(Script()) as server:
+        client = _client(server.url, tmp_path, max_retries=4)
+        [result] = _ask(client, [0])
+    assert not result.ok and "OPENAI_API_KEY" in (result.error or "")
+    assert client.stats["retries"] == 0 and server.requests == 0
