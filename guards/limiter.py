@@ -34,7 +34,7 @@ class AdaptiveLimiter:
     async def __aenter__(self) -> AdaptiveLimiter:
         loop = self._bind()
         if self.in_flight < self.limit and not self._waiters:
-            self.in_flight += 1
+            self._admit()
             return self
         slot: asyncio.Future[None] = loop.create_future()
         self._waiters.append(slot)
@@ -51,6 +51,10 @@ class AdaptiveLimiter:
     async def __aexit__(self, *exc: object) -> None:
         self._release()
 
+    def _admit(self) -> None:
+        """Count one request in; called only while `in_flight < limit`."""
+        self.in_flight += 1
+
     def _release(self) -> None:
         self.in_flight -= 1
         self._wake()
@@ -59,7 +63,7 @@ class AdaptiveLimiter:
         while self._waiters and self.in_flight < self.limit:
             slot = self._waiters.popleft()
             if not slot.done():
-                self.in_flight += 1
+                self._admit()
                 slot.set_result(None)
 
     def describe(self) -> str:
