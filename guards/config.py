@@ -197,9 +197,11 @@ def build(
     if prompt_file:
         system_prompt = _read_prompt(prompt_file, config_path)
     cache_expiry = run.get("cache_expiry_days")
+    model = str(over.get("model") or target.get("model", DEFAULT_MODEL))
+    api_base = over.get("api_base") or target.get("api_base") or None
     return Settings(
-        model=str(over.get("model") or target.get("model", DEFAULT_MODEL)),
-        api_base=over.get("api_base") or target.get("api_base") or None,
+        model=model,
+        api_base=api_base,
         system_prompt=system_prompt,
         system_prompt_file=prompt_file,
         template=target.get("template", DEFAULT_TEMPLATE),
@@ -207,7 +209,8 @@ def build(
         single_turn=bool(target.get("single_turn", False)),
         params={**profile.params, **target.get("params", {})},
         deployments=tuple(target.get("deployments", ())),
-        transport=_transport(over, target),
+        transport=_transport(over.get("transport", target.get("transport", "litellm")), model, api_base,
+                             bool(target.get("deployments"))),
         identities=identities_from(raw.get("identities", {})),
         tasks=tasks,
         samples=samples,
@@ -240,18 +243,16 @@ def build(
     )
 
 
-def _transport(over: Mapping[str, Any], target: Mapping[str, Any]) -> str:
+def _transport(value: Any, model: str, api_base: str | None, deployments: bool) -> str:
     """"litellm", or "direct" where the model string and api_base name an OpenAI-compatible server."""
-    transport = _choice(over.get("transport", target.get("transport", "litellm")), "target.transport",
-                        ("litellm", "direct"))
+    transport = _choice(value, "target.transport", ("litellm", "direct"))
     if transport == "direct":
         from guards.direct import direct_target
 
-        if target.get("deployments"):
+        if deployments:
             raise ConfigError("target.transport: 'direct' does not apply to [[target.deployments]] (litellm routes)")
         try:
-            direct_target(str(over.get("model") or target.get("model", DEFAULT_MODEL)),
-                          over.get("api_base") or target.get("api_base"))
+            direct_target(model, api_base)
         except ValueError as exc:
             raise ConfigError(f"target.transport: {exc}") from None
     return transport

@@ -44,6 +44,8 @@ def test_shipped_thresholds_toml_is_valid_and_documents_the_defaults() -> None:
         ("[target]\ntransport = 'direct'", "target.transport: 'direct' takes an OpenAI-compatible model string"),
         ("[target]\nmodel = 'hosted_vllm/llama'\ntransport = 'direct'", "target.transport: 'direct' needs the server"),
         ("[target]\nmodel = 'anthropic/claude'\napi_base = 'http://x'\ntransport = 'direct'", "'anthropic/claude'"),
+        ("[target]\nmodel = 'openai/m'\napi_base = 'http://x'\ntransport = 'direct'\n[[target.deployments]]\n"
+         "model = 'openai/m'", "target.transport: 'direct' does not apply to"),
     ],
 )
 def test_bad_config_names_the_key(tmp_path: Path, toml: str, named: str) -> None:
