@@ -26,7 +26,7 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 guard: $(VENV)/.installed
-	$(PY) -m pytest suites/ $(ARGS)
+	$(PY) -m pytest suites/ -p no:hypothesispytest $(ARGS)
 
 test: $(VENV)/.installed
 	$(PY) -m pytest tests/ -q $(ARGS)

@@ -96,10 +96,8 @@ class ModelClient:
         self._pending: dict[str, dict[str, Any]] = {}  # answers not yet written: flushed in batches
         self.budget_usd = budget_usd
         self.spent_usd = 0.0
-        if model.startswith("local/"):
-            from guards.local import register  # noqa: PLC0415 - only for in-process models
-
-            register()
+        self._local = model.startswith("local/")  # registered with litellm at the first request, not before
+        if self._local:
             self.timeout_s = max(timeout_s, 3600.0)  # queued behind a batch on a CPU: slow, not failed
         self._direct = None
         if transport == "direct":
@@ -197,6 +195,11 @@ class ModelClient:
     async def _complete(self, messages: list[dict[str, str]], params: dict[str, Any]) -> Any:
         if self._direct is not None:
             return await self._direct.complete(messages, params)
+        if self._local:
+            from guards.local import register  # noqa: PLC0415 - in-process models: a litellm custom provider
+
+            register()
+            self._local = False
         if self.router is not None:
             return await self.router.acompletion(model=self.model, messages=messages, **params)
         import litellm  # noqa: PLC0415 - ~3 s import, paid once, only when a request is needed

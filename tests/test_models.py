@@ -237,3 +237,19 @@ def test_missing_api_key_is_reported_at_once_not_retried(tmp_path: Path, monkeyp
         [result] = _ask(client, [0])
     assert not result.ok and "OPENAI_API_KEY" in (result.error or "")
     assert client.stats["retries"] == 0 and server.requests == 0
+
+
+def test_a_cached_run_of_a_local_model_never_imports_litellm(tmp_path: Path) -> None:
+    """Warm reruns of the embedded model are instant: the in-process provider is registered at the first request."""
+    import subprocess
+    import sys
+
+    code = ("import asyncio, sys\nfrom pathlib import Path\nfrom guards.cache import Cache\n"
+            "from guards.models import ModelClient, request_key\n"
+            f"cache = Cache(Path({str(tmp_path)!r}) / 'c.sqlite')\n"
+            "m = [{'role': 'user', 'content': 'hi'}]\n"
+            "cache.put('responses', request_key('local/smollm2', None, m, {}, 0), {'text': 'hello'})\n"
+            "r = asyncio.run(ModelClient('local/smollm2', cache=cache).chat(m))\n"
+            "assert r.cached and r.text == 'hello', r\nprint('litellm' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert out.stdout.strip() == "False"
