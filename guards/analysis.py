@@ -142,8 +142,9 @@ def usage(settings: Settings, outcomes: Outcomes, identity: str) -> dict[str, An
     mine = [c for (who, _), cells in outcomes.groups().items() if who == identity for c in cells]
     tokens_in = sum(c.tokens_in for c in mine)
     tokens_out = sum(c.tokens_out for c in mine)
+    asked = sum(1 for c in mine if c.tokens_in or c.tokens_out)
     return {"tokens_in": tokens_in, "tokens_out": tokens_out,
-            "cost_usd": price(settings.model, tokens_in, tokens_out)}
+            "cost_usd": price(settings.model, tokens_in, tokens_out, asked)}
 
 
 def _task_entry(settings: Settings, outcomes: Outcomes, person: Identity, task: str, d: stats.Decision

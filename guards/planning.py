@@ -16,18 +16,24 @@ class BudgetExceeded(RuntimeError):
     """The run would cost more than `budget_usd`: stopped before (or while) spending."""
 
 
-def price(model: str, tokens_in: float, tokens_out: float) -> float | None:
-    """Dollars from litellm's price table; None when the model is not in it (local models cost 0)."""
+def price(model: str, tokens_in: float, tokens_out: float, requests: int = 1) -> float | None:
+    """Dollars for `requests` requests using these tokens in all, from litellm's price table; None when the
+    model is not in it (local models cost 0).
+
+    Tiered prices (e.g. above 200k prompt tokens) apply per request, so the rates are those of the average
+    request, not of the total as if it were one request.
+    """
     if model.startswith("local/"):
         return 0.0
+    n = max(1, requests)
+    avg_in, avg_out = max(1, round(tokens_in / n)), max(1, round(tokens_out / n))
     try:
         import litellm
 
-        cost_in, cost_out = litellm.cost_per_token(model=model, prompt_tokens=int(tokens_in),
-                                                   completion_tokens=int(tokens_out))
+        cost_in, cost_out = litellm.cost_per_token(model=model, prompt_tokens=avg_in, completion_tokens=avg_out)
     except Exception:  # noqa: BLE001 - unknown model or provider
         return None
-    return float(cost_in + cost_out)
+    return float(cost_in / avg_in * tokens_in + cost_out / avg_out * tokens_out)
 
 
 def detectable_gaps(settings: Settings, gap: float | None = None) -> dict[str, dict[str, float]]:
@@ -69,7 +75,7 @@ def make_plan(settings: Settings, gap: float | None = None) -> dict[str, Any]:
     tasks = detectable_gaps(settings, gap)
     for name, its in items.items():
         tasks[name]["items"] = len(its)
-    cost = price(settings.model, tokens_in, tokens_out)
+    cost = price(settings.model, tokens_in, tokens_out, len(todo))
     return {
         "profile": settings.profile, "model": settings.model, "identities": len(settings.identities),
         "requests": len(requests), "cached": len(requests) - len(todo), "to_send": len(todo),

@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from guards.cli import main
 from guards.config import load_settings
@@ -48,3 +50,28 @@ def test_more_items_detect_smaller_gaps(tmp_path: Path) -> None:
     for task in small:
         assert large[task]["detectable_gap"] < small[task]["detectable_gap"]
         assert small[task]["detectable_gap"] > small[task]["threshold"]
+
+
+def test_tiered_prices_apply_per_request_not_to_the_total() -> None:
+    """1,000 requests of 300 prompt tokens stay under Gemini 2.5 Pro's 200k-token tier: priced as 1,000 small
+    requests (the total, priced as one 300k-token request, would cost twice as much)."""
+    import litellm
+
+    from guards.planning import price
+
+    one = sum(litellm.cost_per_token(model="gemini/gemini-2.5-pro", prompt_tokens=300, completion_tokens=50))
+    assert price("gemini/gemini-2.5-pro", 300_000, 50_000, 1000) == pytest.approx(1000 * one)
+    assert price("gemini/gemini-2.5-pro", 300_000, 50_000) == pytest.approx(
+        sum(litellm.cost_per_token(model="gemini/gemini-2.5-pro", prompt_tokens=300_000, completion_tokens=50_000)))
+
+
+@given(tokens_in=st.integers(0, 10**7), tokens_out=st.integers(0, 10**6), requests=st.integers(1, 10**5))
+def test_linear_prices_do_not_depend_on_how_tokens_split_into_requests(tokens_in: int, tokens_out: int,
+                                                                       requests: int) -> None:
+    from guards.planning import price
+
+    whole = price("openai/gpt-4o-mini", tokens_in, tokens_out)
+    assert whole is not None
+    assert price("openai/gpt-4o-mini", tokens_in, tokens_out, requests) == pytest.approx(whole, rel=1e-9, abs=1e-12)
+    assert price("openai/no-such-model-xyz", tokens_in, tokens_out, requests) is None
+    assert price("local/smollm2", tokens_in, tokens_out, requests) == 0.0
