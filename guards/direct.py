@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from types import SimpleNamespace
 from typing import Any
 
+import aiohttp  # this module is imported only when a target uses the direct transport
+
 # provider prefix -> the environment variable litellm reads its API key from
 PROVIDERS = {"openai": "OPENAI_API_KEY", "hosted_vllm": "HOSTED_VLLM_API_KEY"}
 _CONTENT_POLICY = ("content_filter", "content_policy", "content management policy")
@@ -89,16 +91,14 @@ class DirectChat:
         self.url = f"{str(api_base).rstrip('/')}/chat/completions"
         self.timeout_s = timeout_s
         self._key_env = key_env
-        self._session: Any = None
+        self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def _headers(self) -> dict[str, str]:
         key = os.environ.get(self._key_env)  # read per session, never stored beyond the session's headers
         return {"Content-Type": "application/json", **({"Authorization": f"Bearer {key}"} if key else {})}
 
-    def _open(self) -> Any:
-        import aiohttp  # noqa: PLC0415 - only when a request is sent
-
+    def _open(self) -> aiohttp.ClientSession:
         loop = asyncio.get_running_loop()
         if self._session is None or self._loop is not loop or self._session.closed:
             connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)  # the door's limiter caps concurrency
@@ -109,8 +109,6 @@ class DirectChat:
 
     async def complete(self, messages: list[dict[str, str]], params: Mapping[str, Any]) -> Any:
         """One chat completion; raises a ProviderError subclass on any failure."""
-        import aiohttp  # noqa: PLC0415
-
         body = json.dumps({**params, "model": self.name, "messages": messages, "stream": False})
         try:
             async with self._open().post(self.url, data=body) as resp:

@@ -116,17 +116,20 @@ class ModelClient:
         """Cached answers for those keys present (one read for the whole batch)."""
         return {k: ChatResult(**{**v, "cached": True}) for k, v in self.cache.get_many("responses", keys).items()}
 
-    async def chat(self, messages: list[dict[str, str]], *, sample: int = 0, lookup: bool = True,
+    async def chat(self, messages: list[dict[str, str]], *, sample: int = 0, key: str | None = None,
                    **params: Any) -> ChatResult:
         """Ask once (from the cache when allowed); retry transient failures; never raise.
 
-        `lookup=False` skips the cache read when the caller has already read it for a whole batch.
+        `key`: the request's key from `keys`, when the caller has already read the cache for a whole batch;
+        then there is no cache read here (and no `params` beyond the client's).
         """
         merged = {**self.params, **params}
-        key = request_key(self.model, self.api_base, messages, merged, sample)
-        hit = self._pending.get(key) if lookup else None
-        if hit is None and lookup and self.cache.reads:
-            hit = self.cache.get("responses", key)
+        hit = None
+        if key is None:
+            key = request_key(self.model, self.api_base, messages, merged, sample)
+            hit = self._pending.get(key)
+            if hit is None and self.cache.reads:
+                hit = self.cache.get("responses", key)
         if hit is not None:
             self.stats["cached"] += 1
             return ChatResult(**{**hit, "cached": True})

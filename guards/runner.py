@@ -113,7 +113,7 @@ async def ask_all(client: ModelClient, requests: Sequence[Request], progress: Pr
 
     async def one(i: int) -> None:
         nonlocal done
-        results[i] = await client.chat(requests[i].messages, sample=sample_of[i], lookup=False)
+        results[i] = await client.chat(requests[i].messages, sample=sample_of[i], key=keys[i])
         done += 1
         if progress:
             progress(done, len(requests), client.limiter.describe())
