@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -36,15 +37,20 @@ def _client(url: str, tmp_path: Path, transport: str = "litellm", **kwargs: obje
                        **kwargs)  # type: ignore[arg-type]
 
 
-def _ask(client: ModelClient, indices: range | list[int]) -> list[ChatResult]:
-    """Ask concurrently in one event loop, then close the client's connections."""
+def _closing(client: ModelClient, work: Callable[[], Awaitable[list[ChatResult]]]) -> list[ChatResult]:
+    """Run `work()` in one event loop, then close the client's connections in that loop."""
     async def run() -> list[ChatResult]:
         try:
-            return list(await asyncio.gather(*(client.chat(_messages(i)) for i in indices)))
+            return list(await work())
         finally:
             await client.aclose()
 
     return asyncio.run(run())
+
+
+def _ask(client: ModelClient, indices: range | list[int]) -> list[ChatResult]:
+    """Ask concurrently in one event loop, then close the client's connections."""
+    return _closing(client, lambda: asyncio.gather(*(client.chat(_messages(i)) for i in indices)))
 
 
 def test_answers_come_back_and_reruns_are_cached(tmp_path: Path, transport: str) -> None:
@@ -182,14 +188,7 @@ def test_progress_shows_the_concurrency_and_its_cut_on_429s(tmp_path: Path, tran
     seen: list[tuple[int, int, str]] = []
     with ScriptedAssistant(Script(), faults=Faults(rate_429=0.3, seed=3)) as server:
         client = _client(server.url, tmp_path, transport, max_retries=10, concurrency=8)
-
-        async def run() -> list[ChatResult]:
-            try:
-                return await ask_all(client, requests, lambda *update: seen.append(update))
-            finally:
-                await client.aclose()
-
-        results = asyncio.run(run())
+        results = _closing(client, lambda: ask_all(client, requests, lambda *update: seen.append(update)))
     assert all(r.ok for r in results)
     assert seen[-1][:2] == (60, 60)
     limits = [int(flow.split("limit ")[1].split("/")[0]) for _, _, flow in seen if flow]
