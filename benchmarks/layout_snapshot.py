@@ -53,9 +53,9 @@ def junit(path: Path) -> list[str]:
 
 def take(folder: Path, replay: Path | None) -> None:
     sys.path.insert(0, str(REPO / "tests"))
-    from gate_helpers import script, write_config  # noqa: PLC0415 - test helper, only here
-
     from guards.testing import Bias, ScriptedAssistant  # noqa: PLC0415
+
+    from gate_helpers import script, write_config  # noqa: PLC0415 - test helper, only here
 
     out = folder / "out"
     shutil.rmtree(folder, ignore_errors=True)

@@ -24,8 +24,8 @@ from typing import Any
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from guards import local  # noqa: E402
-from guards.batching import GenParams, decode_batch  # noqa: E402
+from guards.models import local
+from guards.models.batching import GenParams, decode_batch  # noqa: E402
 
 QUESTIONS = [
     ("Which planet is the largest in the solar system?", ["Mars", "Jupiter", "Earth", "Venus"]),

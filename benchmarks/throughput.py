@@ -31,8 +31,8 @@ os.environ.setdefault("OPENAI_API_KEY", "sk-bench-not-a-key")
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from guards.config import load_settings  # noqa: E402
-from guards.runner import load_items  # noqa: E402
+from guards.core.config import load_settings  # noqa: E402
+from guards.run.runner import load_items  # noqa: E402
 from guards.testing import Script, ScriptedAssistant, answers_from_items  # noqa: E402
 
 
@@ -76,8 +76,8 @@ async def _bare_litellm(url: str, messages: list[list[dict[str, str]]], concurre
 
 async def _door(url: str, messages: list[list[dict[str, str]]], concurrency: int, transport: str = "litellm"
                 ) -> float:
-    from guards.cache import Cache
-    from guards.models import ModelClient
+    from guards.models.cache import Cache
+    from guards.models.client import ModelClient
 
     with tempfile.TemporaryDirectory() as tmp:
         client = ModelClient("openai/scripted", api_base=url, concurrency=concurrency,

@@ -10,27 +10,12 @@ from typing import Any
 
 import pytest
 
-from guards.config import ConfigError, Settings, load_settings
-from guards.planning import detectable_gaps
-from guards.profiles import PROFILES
+from guards.core.config import OVERRIDES, ConfigError, Settings, load_settings
+from guards.core.profiles import PROFILES
+from guards.run.planning import detectable_gaps
 
-OPTIONS = {  # option -> (override key, help)
-    "config": ("config", "path of thresholds.toml (GUARDS_CONFIG)"),
-    "model": ("model", "litellm model string (GUARDS_MODEL)"),
-    "api-base": ("api_base", "API base URL (GUARDS_API_BASE)"),
-    "transport": ("transport", "litellm, or direct for an OpenAI-compatible api_base (GUARDS_TRANSPORT)"),
-    "data-dir": ("data_dir", "local data folder in the upstream layout (GUARDS_DATA_DIR)"),
-    "samples": ("samples", "items per task (GUARDS_SAMPLES)"),
-    "tasks": ("tasks", "comma list of tasks (GUARDS_TASKS)"),
-    "report": ("report", "write the JSON report here (GUARDS_REPORT)"),
-    "cache-dir": ("cache_dir", "response cache folder (GUARDS_CACHE_DIR)"),
-    "cache": ("cache", "cache policy: use, refresh or off (GUARDS_CACHE)"),
-    "concurrency": ("concurrency", "requests in flight (GUARDS_CONCURRENCY)"),
-    "max-retries": ("max_retries", "retries per request (GUARDS_MAX_RETRIES)"),
-    "profile": ("profile", "smoke, pr, nightly or paper (GUARDS_PROFILE)"),
-    "judge": ("judge", "safety judge name (GUARDS_JUDGE)"),
-    "sandbox": ("sandbox", "sandbox level for generated code (GUARDS_SANDBOX)"),
-    "history-dir": ("history_dir", "append each run to the history in this folder"),
+OPTIONS = {  # option -> (override key, help), generated from the one override table
+    **{o.flag: (o.key, f"{o.help} ({o.env_var})" if o.env else o.help) for o in OVERRIDES},
     "from": ("from", "gate on a finished report (JSON) without asking any model"),
 }
 
@@ -59,7 +44,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     settings = _session(config).settings
     if not config.getoption("guards_dry_run") and settings.budget_usd is None:
         return
-    from guards.planning import BudgetExceeded, check_budget, make_plan, render_plan
+    from guards.run.planning import BudgetExceeded, check_budget, make_plan, render_plan
 
     plan = make_plan(settings)
     if config.getoption("guards_dry_run"):
@@ -95,7 +80,7 @@ class GuardsSession:
     @property
     def run(self) -> Any:
         if self._run is None:
-            from guards.session import evaluate, from_report
+            from guards.run.session import evaluate, from_report
 
             source = self.option("from")
             capture = self.config.pluginmanager.getplugin("capturemanager")
@@ -105,7 +90,7 @@ class GuardsSession:
                 else:
                     self._run = evaluate(self.settings, show_progress=True)
             if self.settings.history_dir and not source:
-                from guards.history import append_history
+                from guards.report.history import append_history
 
                 append_history(Path(self.settings.history_dir), self._run.report, self._run.outcomes)
         return self._run
@@ -247,14 +232,14 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     session = _session(config)
     if session._run is None:
         return
-    from guards.summary import summary_table
+    from guards.report.terminal import summary_table
 
     terminalreporter.write_sep("=", "persona-guard summary")
     for line in summary_table(session._run.report, session.settings):
         terminalreporter.write_line(line)
     if os.environ.get("GITHUB_STEP_SUMMARY"):
         try:
-            from guards.render import markdown_summary
+            from guards.report.markdown import markdown_summary
 
             with open(os.environ["GITHUB_STEP_SUMMARY"], "a", encoding="utf-8") as handle:
                 handle.write(markdown_summary(session._run.report) + "\n")

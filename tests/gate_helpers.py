@@ -10,8 +10,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from guards.config import load_settings
-from guards.runner import load_items
+from guards.core.config import load_settings
+from guards.run.runner import load_items
 from guards.testing import Script, answers_from_items
 
 REPO = Path(__file__).resolve().parent.parent

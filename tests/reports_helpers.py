@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from guards.config import load_settings
-from guards.report import write_report
-from guards.session import evaluate
+from guards.core.config import load_settings
+from guards.report.build import write_report
+from guards.run.session import evaluate
 from guards.testing import Bias, ScriptedAssistant
 
 from gate_helpers import script, write_config

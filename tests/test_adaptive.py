@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from guards.cli import main
+from guards.cli.main import main
 from guards.testing import Bias, ScriptedAssistant
 
 from gate_helpers import script, write_config

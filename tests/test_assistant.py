@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 import litellm  # noqa: E402
 
-from guards.items import Item  # noqa: E402
-from guards.refusal import is_refusal  # noqa: E402
+from guards.core.items import Item  # noqa: E402
+from guards.core.refusal import is_refusal  # noqa: E402
 from guards.testing import (  # noqa: E402
     Bias,
     Faults,

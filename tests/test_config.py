@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from guards.config import ConfigError, build, load_settings, validate
-from guards.identities import Identity
+from guards.core.config import ConfigError, build, load_settings, validate
+from guards.core.identities import Identity
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -81,7 +81,7 @@ def test_direct_transport_takes_openai_compatible_model_strings(tmp_path: Path) 
     assert load_settings(path, environ={}).transport == "litellm"
     direct = load_settings(path, environ={"GUARDS_TRANSPORT": "direct"})
     assert direct.transport == "direct"
-    from guards.direct import direct_target
+    from guards.models.direct import direct_target
     assert direct_target(direct.model, direct.api_base) == ("meta-llama/Llama-3.1-8B", "HOSTED_VLLM_API_KEY")
 
 

@@ -11,13 +11,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from guards.analysis import analyze
-from guards.cli_mitigate import cmd_defend, markdown
-from guards.config import ConfigError, build, load_settings
-from guards.defences import PAPER_DEFENCES, Candidate, candidates, read_file
-from guards.defend import Evaluated, pb_difference, rank, score_difference, verdict_changes
-from guards.identities import paper_identities, personalize
-from guards.outcomes import BASELINE, Cell, Outcomes
+from guards.analysis.verdicts import analyze
+from guards.cli.mitigate import cmd_defend, markdown
+from guards.core.config import ConfigError, build, load_settings
+from guards.core.identities import paper_identities, personalize
+from guards.core.outcomes import BASELINE, Cell, Outcomes
+from guards.mitigate.candidates import PAPER_DEFENCES, Candidate, candidates, read_file
+from guards.mitigate.defend import Evaluated, pb_difference, rank, score_difference, verdict_changes
 from guards.testing import Bias, ScriptedAssistant, uniform
 
 from gate_helpers import script, write_config

@@ -11,11 +11,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from reports_helpers import IDENTITIES, PLANTED, loopback_run
 
-from guards.cli_reports import cmd_compare, cmd_drift
-from guards.compare import compare_runs, report_axes, report_margins
-from guards.history import append_history, drift, load_history, read_outcomes
-from guards.outcomes import BASELINE, Cell, Outcomes, outcomes_path
-from guards.report import load_report
+from guards.analysis.compare import compare_runs
+from guards.cli.reports import cmd_compare, cmd_drift
+from guards.core.outcomes import BASELINE, Cell, Outcomes, outcomes_path
+from guards.report.build import load_report
+from guards.report.fields import report_axes, report_margins
+from guards.report.history import append_history, drift, load_history, read_outcomes
 from guards.testing import Bias
 
 NEW_BIAS = {**PLANTED, "a woman": Bias(comply=0.8)}  # a newly planted bias: safety 80% -> 20% for women

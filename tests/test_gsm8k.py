@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from guards.items import Item
+from guards.core.items import Item
 from guards.tasks.gsm8k import PROMPT, TASK, extract_number, gold_number
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from guards.identities import DEFAULT_TEMPLATE, Identity, paper_identities, personalize, slugify
+from guards.core.identities import DEFAULT_TEMPLATE, Identity, paper_identities, personalize, slugify
 
 FIXED_IDS = [
     "physically-disabled", "able-bodied", "jewish", "christian", "atheist", "muslim", "hindu", "african",

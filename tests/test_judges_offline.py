@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from guards.identities import paper_identities
+from guards.core.identities import paper_identities
 from guards.judges import JUDGES, agreement, get_judge
 from guards.judges.embed import embeddings_available
 from guards.judges.features import cue_features, feature_matrix, pair_features

@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from guards import local  # noqa: E402
-from guards.batching import Batcher, GenParams, Request, cut_at_stop  # noqa: E402
+from guards.models import local
+from guards.models.batching import Batcher, GenParams, Request, cut_at_stop  # noqa: E402
 
 HAS_TORCH = all(importlib.util.find_spec(m) for m in ("torch", "transformers"))
 needs_torch = pytest.mark.skipif(not HAS_TORCH, reason="needs the 'local' extra: torch and transformers")
@@ -36,7 +36,8 @@ SYSTEM = {"role": "system", "content": "You are a helpful assistant. I am a mino
 
 def test_import_is_cheap() -> None:
     code = (
-        "import sys, guards.local; print(sorted(m for m in ('torch', 'transformers', 'litellm') if m in sys.modules))"
+        "import sys, guards.models.local; "
+        "print(sorted(m for m in ('torch', 'transformers', 'litellm') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == "[]"
@@ -179,7 +180,7 @@ def tiny() -> Any:
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from guards.batching import make_batch_invariant
+    from guards.models.batching import make_batch_invariant
 
     torch.manual_seed(0)
     cfg = LlamaConfig(
@@ -197,7 +198,7 @@ def tiny() -> Any:
 
 
 def _decode(model: Any, prompts: list[list[int]], params: list[GenParams]) -> list[Any]:
-    from guards.batching import decode_batch
+    from guards.models.batching import decode_batch
 
     return decode_batch(model, prompts, params, eos_ids=frozenset({95}), pad_id=0, detokenize=_chars)
 
@@ -222,7 +223,7 @@ def test_batched_equals_alone_greedy_and_seeded(tiny: Any) -> None:
 
 @needs_torch
 def test_rows_joining_a_running_batch_match_alone(tiny: Any) -> None:
-    from guards.batching import DecodeSession
+    from guards.models.batching import DecodeSession
 
     params = GenParams(max_tokens=10)
     session = DecodeSession(tiny, eos_ids=frozenset({95}), pad_id=0, detokenize=_chars)
@@ -250,7 +251,7 @@ def test_stop_strings_and_zero_max_tokens(tiny: Any) -> None:
 def test_blocked_linear_rows_do_not_depend_on_batch_size() -> None:
     import torch
 
-    from guards.batching import _BlockedLinear
+    from guards.models.batching import _BlockedLinear
 
     torch.manual_seed(0)
     layer = torch.nn.Linear(576, 1536, bias=False)
@@ -342,7 +343,7 @@ def test_embedded_logits_bitwise_equal_batched_vs_alone() -> None:
     """Greedy equality above could pass by luck; the logits themselves must be equal bit for bit."""
     import torch
 
-    from guards.batching import DecodeSession
+    from guards.models.batching import DecodeSession
 
     loaded = local.load("smollm2")
     prompts = [local.prompt_ids(loaded, [SYSTEM, {"role": "user", "content": q}]) for q in QUESTIONS]

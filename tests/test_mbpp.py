@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from guards import sandbox
-from guards.items import Item
+from guards.core.items import Item
 from guards.tasks.mbpp import TASK, build_prompt, extract_code
 
 ADD = Item(task="mbpp", id="0", prompt="", extra={"tests": ["assert add(1, 2) == 3", "assert add(0, 0) == 0"],

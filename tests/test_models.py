@@ -12,9 +12,9 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from guards.cache import Cache
-from guards.limiter import AdaptiveLimiter
-from guards.models import ChatResult, ModelClient, redact
+from guards.models.cache import Cache
+from guards.models.client import ChatResult, ModelClient, redact
+from guards.models.limiter import AdaptiveLimiter
 from guards.testing import Faults, Script, ScriptedAssistant
 
 MMLU = ("Answer the given multiple choice question and show your work first.\nThe answer can only be an option "
@@ -181,8 +181,8 @@ def test_limiter_never_admits_above_its_limit_and_loses_no_slot(ceiling: int, ho
 
 
 def test_progress_shows_the_concurrency_and_its_cut_on_429s(tmp_path: Path, transport: str) -> None:
-    from guards.items import Item
-    from guards.runner import Request, ask_all
+    from guards.core.items import Item
+    from guards.run.runner import Request, ask_all
 
     requests = [Request("minor", Item("mmlu", str(i), MMLU.format(q=i)), 0, _messages(i)) for i in range(60)]
     seen: list[tuple[int, int, str]] = []
@@ -198,8 +198,8 @@ def test_progress_shows_the_concurrency_and_its_cut_on_429s(tmp_path: Path, tran
 
 @given(status=st.integers(400, 599), body=st.text(max_size=2000))
 def test_direct_errors_are_classified_like_litellms(status: int, body: str) -> None:
-    from guards.direct import error_for
-    from guards.models import _NO_RETRY
+    from guards.models.client import _NO_RETRY
+    from guards.models.direct import error_for
 
     exc = error_for(status, body, {"Retry-After": "2"})
     if type(exc).__name__ == "ContentPolicyViolationError":  # a block, neither retried nor an error
@@ -222,7 +222,7 @@ _messages_st = st.lists(st.fixed_dictionaries({"role": st.sampled_from(["system"
 def test_batch_request_keys_equal_single_keys(model: str, api_base: str | None, messages: list, params: dict,
                                               data: st.DataObject) -> None:
     """Warm reruns key whole batches at once: the keys must be those of one request at a time (old caches hit)."""
-    from guards.models import request_key, request_keys
+    from guards.models.client import request_key, request_keys
 
     samples = data.draw(st.lists(st.integers(0, 3), min_size=len(messages), max_size=len(messages)))
     assert request_keys(model, api_base, messages, params, samples) == [
@@ -243,8 +243,8 @@ def test_a_cached_run_of_a_local_model_never_imports_litellm(tmp_path: Path) -> 
     import subprocess
     import sys
 
-    code = ("import asyncio, sys\nfrom pathlib import Path\nfrom guards.cache import Cache\n"
-            "from guards.models import ModelClient, request_key\n"
+    code = ("import asyncio, sys\nfrom pathlib import Path\nfrom guards.models.cache import Cache\n"
+            "from guards.models.client import ModelClient, request_key\n"
             f"cache = Cache(Path({str(tmp_path)!r}) / 'c.sqlite')\n"
             "m = [{'role': 'user', 'content': 'hi'}]\n"
             "cache.put('responses', request_key('local/smollm2', None, m, {}, 0), {'text': 'hello'})\n"

@@ -9,14 +9,14 @@ from typing import Any
 
 import pytest
 
-from guards.cache import Cache
-from guards.cli_mitigate import cmd_export_pairs
-from guards.cli_run import cmd_run
-from guards.config import ConfigError, build
-from guards.items import Item
-from guards.outcomes import Cell, Outcomes, outcomes_path
-from guards.pairs import build_pairs, check_run, contrasts, key_of, text_hash, validate_pair
-from guards.runner import build_requests, make_client
+from guards.cli.mitigate import cmd_export_pairs
+from guards.cli.run import cmd_run
+from guards.core.config import ConfigError, build
+from guards.core.items import Item
+from guards.core.outcomes import Cell, Outcomes, outcomes_path
+from guards.mitigate.pairs import build_pairs, check_run, contrasts, key_of, text_hash, validate_pair
+from guards.models.cache import Cache
+from guards.run.runner import build_requests, make_client
 from guards.testing import COMPLY, REFUSE_SAFETY, Bias, ScriptedAssistant
 
 from gate_helpers import script, write_config

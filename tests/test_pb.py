@@ -1,4 +1,4 @@
-"""Personalization Bias: the paper's value and the noise-corrected estimator (guards.pb)."""
+"""Personalization Bias: the paper's value and the noise-corrected estimator (guards.stats.pb)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from guards.pb import corrected_sq, pb, pb_estimate, pb_split_half
+from guards.stats.pb import corrected_sq, pb, pb_estimate, pb_split_half
 
 from stats_helpers import probit_matrix
 

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from guards.cli import main
-from guards.config import load_settings
-from guards.planning import BudgetExceeded, check_budget, detectable_gaps, make_plan
+from guards.cli.main import main
+from guards.core.config import load_settings
+from guards.run.planning import BudgetExceeded, check_budget, detectable_gaps, make_plan
 from guards.testing import ScriptedAssistant
 
 from gate_helpers import run_gate, write_config
@@ -57,7 +57,7 @@ def test_tiered_prices_apply_per_request_not_to_the_total() -> None:
     requests (the total, priced as one 300k-token request, would cost twice as much)."""
     import litellm
 
-    from guards.planning import price
+    from guards.models.pricing import price
 
     one = sum(litellm.cost_per_token(model="gemini/gemini-2.5-pro", prompt_tokens=300, completion_tokens=50))
     assert price("gemini/gemini-2.5-pro", 300_000, 50_000, 1000) == pytest.approx(1000 * one)
@@ -68,7 +68,7 @@ def test_tiered_prices_apply_per_request_not_to_the_total() -> None:
 @given(tokens_in=st.integers(0, 10**7), tokens_out=st.integers(0, 10**6), requests=st.integers(1, 10**5))
 def test_linear_prices_do_not_depend_on_how_tokens_split_into_requests(tokens_in: int, tokens_out: int,
                                                                        requests: int) -> None:
-    from guards.planning import price
+    from guards.models.pricing import price
 
     whole = price("openai/gpt-4o-mini", tokens_in, tokens_out)
     assert whole is not None

@@ -1,4 +1,4 @@
-"""Power planning (guards.power) and the group-sequential helpers (guards.sequential)."""
+"""Power planning (guards.stats.power) and the group-sequential helpers (guards.stats.sequential)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from guards import stats
-from guards.power import detect_power, mdd, required_n, tango_p
-from guards.sequential import futile, look_alpha, plan_looks, settled, spent_alpha
+from guards.stats.power import detect_power, mdd, required_n, tango_p
+from guards.stats.sequential import futile, look_alpha, plan_looks, settled, spent_alpha
 
 from stats_helpers import probit_matrix
 

@@ -12,9 +12,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from reports_helpers import IDENTITIES, PLANTED, SAMPLES, TASKS
 
-from guards.cli_reports import cmd_report
-from guards.outcomes import Outcomes, outcomes_path
-from guards.render import MARKER, axis_rows, markdown_summary, pr_comment, shown_verdict
+from guards.cli.reports import cmd_report
+from guards.core.outcomes import Outcomes, outcomes_path
+from guards.report.fields import axis_rows, shown_verdict
+from guards.report.markdown import MARKER, markdown_summary, pr_comment
 from guards.testing import COMPLY, ScriptedAssistant
 
 from gate_helpers import run_gate, script, write_config
@@ -94,7 +95,7 @@ def test_html_is_self_contained_and_redacts_harmful_responses(gate_run: Path, da
 
 
 def test_plot_has_one_point_per_identity(report: dict[str, Any], tmp_path: Path) -> None:
-    from guards.plots import identity_plot
+    from guards.report.plots import identity_plot
 
     figure = identity_plot(report, tmp_path / "identities")
     assert [p.id for p in figure.points] == [i["id"] for i in report["identities"]]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from guards.cache import Cache
-from guards.config import build
-from guards.models import ModelClient
-from guards.routing import build_router
+from guards.core.config import build
+from guards.models.cache import Cache
+from guards.models.client import ModelClient
+from guards.models.router import build_router
 from guards.testing import Faults, Script, ScriptedAssistant
 
 PROMPT = "Answer the given question and show your work first.\nQuestion is How much is {i} + 1?"

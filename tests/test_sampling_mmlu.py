@@ -7,10 +7,10 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from guards.items import Item
-from guards.sampling import sample, stratified_order
+from guards.core.items import Item
 from guards.tasks import get_task
 from guards.tasks.mmlu import extract_choice
+from guards.tasks.sampling import sample, stratified_order
 
 items_strategy = st.lists(st.tuples(st.sampled_from("abcd"), st.integers(0, 10_000)), min_size=1, max_size=80,
                           unique_by=lambda t: t[1]).map(

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from guards import sandbox
+from guards.sandbox import levels
 
 TIMEOUT = 1.5
 HONEST = "def add(a, b):\n    return a + b\n"
@@ -122,7 +123,7 @@ def test_memory_bomb_is_stopped(level: str) -> None:
         "hog = []\ntry:\n    while True:\n        hog.append(mmap.mmap(-1, 100 * 2**20))\n        MAPS += 1\n"
         "except (MemoryError, OSError):\n    pass\n"
     )
-    bounded = f"assert 0 < MAPS * 100 * 2**20 <= {sandbox.MEMORY_BYTES}"
+    bounded = f"assert 0 < MAPS * 100 * 2**20 <= {levels.MEMORY_BYTES}"
     result = _run(code, level, tests=[*TESTS, "assert HUGE == 1", bounded])
     assert result.passed, (result.tests, result.output)
     _still_works(level)
@@ -227,7 +228,7 @@ def test_printing_a_gigabyte_is_cut_off(level: str) -> None:
     result = _run(HONEST + "import sys\nchunk = 'x' * 2**20\nfor _ in range(1024):\n    sys.stdout.write(chunk)\n",
                   level)
     assert result.status == "output_limit" and not result.passed
-    assert len(result.output) <= sandbox.MAX_OUTPUT + 100
+    assert len(result.output) <= levels.MAX_OUTPUT + 100
     assert time.monotonic() - start < TIMEOUT + 2
 
 
@@ -237,7 +238,7 @@ def test_writing_a_gigabyte_file_is_refused(level: str) -> None:
         "        for _ in range(1024):\n            f.write(chunk)\n            f.flush()\n            WRITTEN += 1\n"
         "except OSError:\n    pass\n"
     )
-    result = _run(code, level, tests=[*TESTS, f"assert 0 < WRITTEN * 2**20 <= {sandbox.FILE_BYTES}"])
+    result = _run(code, level, tests=[*TESTS, f"assert 0 < WRITTEN * 2**20 <= {levels.FILE_BYTES}"])
     assert result.passed, result.output
 
 
@@ -265,7 +266,7 @@ def test_auto_uses_the_best_level_and_a_named_missing_level_refuses(monkeypatch:
     assert available and available[-1] == "process"
     assert sandbox.detect_level("auto") == available[0]
     assert sandbox.run_tests(HONEST, TESTS, TIMEOUT).level == available[0]
-    monkeypatch.setitem(sandbox._PROBES, "bwrap", "bwrap not found (Debian: apt-get install bubblewrap)")
+    monkeypatch.setitem(levels._PROBES, "bwrap", "bwrap not found (Debian: apt-get install bubblewrap)")
     with pytest.raises(sandbox.SandboxUnavailable, match="bubblewrap"):
         sandbox.run_tests(HONEST, TESTS, TIMEOUT, level="bwrap")
     with pytest.raises(ValueError, match="unknown sandbox level"):

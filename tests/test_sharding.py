@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from guards.cli import main
-from guards.outcomes import Outcomes
+from guards.cli.main import main
+from guards.core.outcomes import Outcomes
 from guards.testing import Bias, ScriptedAssistant
 
 from gate_helpers import run_gate, script, write_config

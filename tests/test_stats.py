@@ -1,4 +1,4 @@
-"""Paired tests, multiplicity and verdicts (guards.stats, guards.power's Tango test)."""
+"""Paired tests, multiplicity and verdicts (guards.stats.paired, guards.stats.power's Tango test)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from scipy import optimize
 from scipy import stats as sps
 
 from guards import stats
-from guards.power import tango_bounds, tango_p, tango_z
+from guards.stats.power import tango_bounds, tango_p, tango_z
 
 from stats_helpers import paired
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from guards.data import DataUnavailable
-from guards.items import Item
+from guards.core.items import Item
+from guards.tasks.data import DataUnavailable
 from guards.tasks.strongreject import TASK
 
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from guards.refusal import is_refusal
+from guards.core.refusal import is_refusal
 
 HASH_DIM = 4096  # the whole response; head, tail and prompt get HASH_DIM // 2 each
 

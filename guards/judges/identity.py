@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable
 from functools import lru_cache
 
-from guards.identities import paper_identities
+from guards.core.identities import paper_identities
 
 _ARTICLE = re.compile(r"^(?:a|an|the)\s+", re.IGNORECASE)
 _PERSON = re.compile(r"\s+person$", re.IGNORECASE)

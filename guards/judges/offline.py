@@ -24,12 +24,12 @@ from typing import Literal
 
 import numpy as np
 
+from guards.core.refusal import is_refusal
 from guards.judges.base import Verdict
 from guards.judges.embed import embeddings_available, shared_embedder
 from guards.judges.features import N_CUES, feature_matrix
 from guards.judges.identity import strip_identity
 from guards.judges.logreg import Stack
-from guards.refusal import is_refusal
 
 Kind = Literal["embed", "features"]
 WEIGHTS = {"embed": "offline_embed.npz", "features": "offline_features.npz"}

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from guards.core.refusal import is_refusal
 from guards.judges.base import Verdict
 from guards.judges.identity import strip_identity
-from guards.refusal import is_refusal
 
 
 class PatternJudge:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
-from guards.items import Axis, Item, Score
+from guards.core.items import Axis, Item, Score
 
 
 class Task(Protocol):

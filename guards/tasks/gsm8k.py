@@ -7,9 +7,9 @@ import math
 import re
 from pathlib import Path
 
-from guards.data import load_hf, require_file
-from guards.items import Item, Score
-from guards.refusal import is_refusal
+from guards.core.items import Item, Score
+from guards.core.refusal import is_refusal
+from guards.tasks.data import load_hf, require_file
 
 PROMPT = (
     "Answer the given question and show your work first.\n"

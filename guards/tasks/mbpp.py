@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from guards import sandbox
-from guards.data import DataUnavailable, load_hf, require_file
-from guards.items import Item, Score
-from guards.refusal import is_refusal
+from guards.core.items import Item, Score
+from guards.core.refusal import is_refusal
+from guards.tasks.data import DataUnavailable, load_hf, require_file
 
 PROMPT = (
     "Write a python program for the following problem:\n"

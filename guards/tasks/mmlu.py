@@ -6,9 +6,9 @@ import csv
 import re
 from pathlib import Path
 
-from guards.data import require_file
-from guards.items import Item, Score
-from guards.refusal import is_refusal
+from guards.core.items import Item, Score
+from guards.core.refusal import is_refusal
+from guards.tasks.data import require_file
 
 LETTERS = "ABCD"
 PROMPT = (
@@ -65,7 +65,7 @@ class MMLU:
         return items
 
     def _load_hf(self, split: str) -> list[Item]:
-        from guards.data import load_hf
+        from guards.tasks.data import load_hf
 
         counters: dict[str, int] = {}
         items = []

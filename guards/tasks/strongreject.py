@@ -5,8 +5,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from guards.data import DataUnavailable, require_file
-from guards.items import Item, Score
+from guards.core.items import Item, Score
+from guards.tasks.data import DataUnavailable, require_file
 
 VARIANTS = {
     "313": "strongreject/strongreject_dataset.csv",  # the final release (default)

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from guards.items import Item
+from guards.core.items import Item
 
 MMLU_MARK = "Answer the given multiple choice question"
 GSM8K_MARK = "Answer the given question and show your work first."

