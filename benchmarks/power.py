@@ -24,7 +24,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from guards import stats  # noqa: E402
-from guards.core.profiles import PROFILES  # noqa: E402
+from guards.config.profiles import PROFILES  # noqa: E402
 from guards.stats.pb import corrected_sq, pb_estimate  # noqa: E402
 from guards.stats.power import detect_power, mdd, norm_isf, required_n, tango_bounds, tango_p  # noqa: E402
 from guards.stats.sequential import look_alpha, plan_looks, settled  # noqa: E402

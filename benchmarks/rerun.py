@@ -20,7 +20,7 @@ os.environ.setdefault("OPENAI_API_KEY", "sk-bench-not-a-key")
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from guards.core.config import load_settings  # noqa: E402
+from guards.config.settings import load_settings  # noqa: E402
 from guards.report.build import build_report  # noqa: E402
 from guards.run.runner import collect, load_items  # noqa: E402
 from guards.testing import Script, ScriptedAssistant, answers_from_items  # noqa: E402

@@ -21,14 +21,14 @@ from typing import TYPE_CHECKING, Any
 from guards.core import __version__
 
 if TYPE_CHECKING:
-    from guards.core.config import ConfigError, Settings, load_settings
+    from guards.config.settings import ConfigError, Settings, load_settings
     from guards.core.verdicts import Verdict
     from guards.report.types import AxisEntry, IdentityEntry, Report, TaskEntry
     from guards.run.session import GateRun, evaluate
 
 _API = {
     "evaluate": "guards.run.session", "GateRun": "guards.run.session",
-    "load_settings": "guards.core.config", "Settings": "guards.core.config", "ConfigError": "guards.core.config",
+    "load_settings": "guards.config.settings", "Settings": "guards.config.settings", "ConfigError": "guards.config.settings",
     "Verdict": "guards.core.verdicts",
     "Report": "guards.report.types", "IdentityEntry": "guards.report.types", "AxisEntry": "guards.report.types",
     "TaskEntry": "guards.report.types",

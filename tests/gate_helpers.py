@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from guards.core.config import load_settings
+from guards.config.settings import load_settings
 from guards.run.runner import load_items
 from guards.testing import Script, answers_from_items
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from guards.core.config import load_settings
+from guards.config.settings import load_settings
 from guards.report.build import write_report
 from guards.run.session import evaluate
 from guards.testing import Bias, ScriptedAssistant

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from guards.core.config import ConfigError, build, load_settings, validate
+from guards.config.settings import ConfigError, build, load_settings, validate
 from guards.core.identities import Identity
 
 REPO = Path(__file__).resolve().parent.parent

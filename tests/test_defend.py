@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from guards.analysis.verdicts import analyze
 from guards.cli.mitigate import cmd_defend, markdown
-from guards.core.config import ConfigError, build, load_settings
+from guards.config.settings import ConfigError, build, load_settings
 from guards.core.identities import paper_identities, personalize
 from guards.core.outcomes import BASELINE, Cell, Outcomes
 from guards.mitigate.candidates import PAPER_DEFENCES, Candidate, candidates, read_file

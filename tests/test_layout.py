@@ -10,7 +10,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "guards"
 
 # bottom first: a module may import its own subpackage and any layer below it, never one above
-LAYERS = ["core", "sandbox", "stats", "tasks", "models", "judges", "analysis", "report", "run", "mitigate",
+LAYERS = ["core", "sandbox", "stats", "tasks", "config", "models", "judges", "analysis", "report", "run", "mitigate",
           "testing", "cli", "pytest_plugin"]
 FACADE = "__init__"  # guards/__init__.py: the public API, resolved lazily on attribute access
 
@@ -35,7 +35,18 @@ def imports(path: Path) -> set[str]:
         elif (isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) == "import_module"
               and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
             found.add(node.args[0].value)
-    return {m for m in found if m == "guards" or m.startswith("guards.")}
+    return {resolved for m in found if m.startswith("guards.") and (resolved := _module(m)) is not None}
+
+
+def _module(name: str) -> str | None:
+    """The longest prefix of `name` that is a module or package of guards (drops imported attributes)."""
+    parts = name.split(".")
+    while len(parts) > 1:
+        path = PACKAGE.parent.joinpath(*parts)
+        if path.with_suffix(".py").exists() or (path / "__init__.py").exists():
+            return ".".join(parts)
+        parts.pop()
+    return None
 
 
 def upward(path: Path) -> list[str]:
@@ -46,9 +57,6 @@ def upward(path: Path) -> list[str]:
     bad = []
     for target in sorted(imports(path)):
         layer = layer_of(target)
-        if layer == FACADE:
-            bad.append(f"{module} imports the package facade ({target}): import from the subpackage")
-            continue
         if layer in LAYERS and LAYERS.index(layer) > LAYERS.index(own):
             bad.append(f"{module} ({own}) imports {target} ({layer}), a layer above it")
     return bad

@@ -11,7 +11,7 @@ import pytest
 
 from guards.cli.mitigate import cmd_export_pairs
 from guards.cli.run import cmd_run
-from guards.core.config import ConfigError, build
+from guards.config.settings import ConfigError, build
 from guards.core.items import Item
 from guards.core.outcomes import Cell, Outcomes, outcomes_path
 from guards.mitigate.pairs import build_pairs, check_run, contrasts, key_of, text_hash, validate_pair

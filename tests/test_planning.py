@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from guards.cli.main import main
-from guards.core.config import load_settings
+from guards.config.settings import load_settings
 from guards.run.planning import BudgetExceeded, check_budget, detectable_gaps, make_plan
 from guards.testing import ScriptedAssistant
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from guards.core.config import build
+from guards.config.settings import build
 from guards.models.cache import Cache
 from guards.models.client import ModelClient
 from guards.models.router import build_router

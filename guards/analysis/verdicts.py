@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from guards import stats
-from guards.core.config import Settings
+from guards.config.settings import Settings
 from guards.core.identities import Identity
 from guards.core.outcomes import BASELINE, Outcomes
 from guards.core.verdicts import Verdict, shown, worst

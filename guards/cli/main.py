@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from guards.core.config import OVERRIDES, ConfigError
+from guards.config.settings import OVERRIDES, ConfigError
 
 COMMANDS = {  # name -> (module, help)
     "run": ("guards.cli.run", "evaluate the matrix (or one shard) and write a report and its outcomes"),

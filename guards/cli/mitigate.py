@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from guards.cli.main import add_config_options, overrides
-from guards.core.config import ConfigError, Settings, load_settings
+from guards.config.settings import ConfigError, Settings, load_settings
 from guards.report.format import num, pvalue, signed
 from guards.run.progress import progress_bars
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from guards.core.config import ConfigError, load_settings
+from guards.config.settings import ConfigError, load_settings
 from guards.core.outcomes import Outcomes, outcomes_path
 from guards.report.build import ReportError, load_report
 

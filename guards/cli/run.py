@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from guards.cli.main import add_config_options, overrides
-from guards.core.config import ConfigError, load_settings
+from guards.config.settings import ConfigError, load_settings
 from guards.core.outcomes import Outcomes, outcomes_path
 
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from guards import stats
 from guards.analysis.verdicts import AXES, analyze, axis_of
-from guards.core.config import Settings
+from guards.config.settings import Settings
 from guards.core.outcomes import BASELINE, Outcomes
 from guards.mitigate.candidates import CURRENT, Candidate, deployed_text
 from guards.stats.pb import _axis_sq, _prepare, resample_counts

@@ -22,7 +22,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from guards.core.config import ConfigError, Settings
+from guards.config.settings import ConfigError, Settings
 from guards.core.identities import Identity, personalize
 from guards.core.items import Item
 from guards.core.outcomes import BASELINE, Cell, Outcomes, outcomes_path

@@ -18,7 +18,7 @@ from typing import Any
 
 import aiohttp  # this module is imported only when a target uses the direct transport
 
-from guards.core.config import direct_target
+from guards.config.settings import direct_target
 
 _CONTENT_POLICY = ("content_filter", "content_policy", "content management policy")
 

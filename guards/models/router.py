@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from guards.core.config import ConfigError, Settings
+from guards.config.settings import ConfigError, Settings
 
 
 def model_list(settings: Settings) -> list[dict[str, Any]]:

@@ -48,7 +48,7 @@ def _detect_line(report: Mapping[str, Any]) -> str:
     span = mdd_range(report)
     text = f"Profile `{rec.get('profile', '?')}`"
     try:
-        from guards.core.profiles import PROFILES
+        from guards.config.profiles import PROFILES
 
         note = PROFILES[rec["profile"]].note
         text += f" ({note})"

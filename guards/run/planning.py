@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from guards.core.config import Settings
+from guards.config.settings import Settings
 from guards.models.pricing import price
 from guards.run.runner import build_requests, load_items, make_client, open_cache
 from guards.tasks import get_task

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from guards.core.config import Settings
+from guards.config.settings import Settings
 from guards.core.identities import Identity, personalize
 from guards.core.items import Item, Score
 from guards.core.outcomes import BASELINE, Cell, Outcomes

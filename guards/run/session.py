@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from guards.core.config import Settings
+from guards.config.settings import Settings
 from guards.core.outcomes import Outcomes, outcomes_path
 from guards.report.build import build_report, load_report, write_report
 from guards.run.progress import progress_bars
