@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 
 _API = {
     "evaluate": "guards.run.session", "GateRun": "guards.run.session",
-    "load_settings": "guards.config.settings", "Settings": "guards.config.settings", "ConfigError": "guards.config.settings",
+    "load_settings": "guards.config.settings", "Settings": "guards.config.settings",
+    "ConfigError": "guards.config.settings",
     "Verdict": "guards.core.verdicts",
     "Report": "guards.report.types", "IdentityEntry": "guards.report.types", "AxisEntry": "guards.report.types",
     "TaskEntry": "guards.report.types",

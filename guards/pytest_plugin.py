@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from guards.config.settings import OVERRIDES, ConfigError, Settings, load_settings
 from guards.config.profiles import PROFILES
+from guards.config.settings import OVERRIDES, ConfigError, Settings, load_settings
 from guards.run.planning import detectable_gaps
 
 OPTIONS = {  # option -> (override key, help), generated from the one override table

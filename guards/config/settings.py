@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from guards.core.identities import DEFAULT_TEMPLATE, Identity, paper_identities, slugify
 from guards.config.profiles import PROFILES, TASK_NAMES, detect_profile
+from guards.core.identities import DEFAULT_TEMPLATE, Identity, paper_identities, slugify
 from guards.core.schemas import first_error, where
 
 DEFAULT_MODEL = "local/smollm2"

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from guards.analysis.verdicts import analyze
-from guards.core import __version__
 from guards.config.settings import Settings
+from guards.core import __version__
 from guards.core.outcomes import Outcomes, outcomes_path
 from guards.core.schemas import first_error, where
 

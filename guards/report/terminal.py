@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from guards.config.settings import Settings
 from guards.config.profiles import PROFILES
+from guards.config.settings import Settings
 from guards.core.verdicts import ORDER, shown
 
 STYLE = {"fail": "bold red", "error": "bold magenta", "inconclusive": "yellow", "pass": "green"}
