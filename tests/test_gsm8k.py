@@ -9,7 +9,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from guards.core.items import Item
-from guards.tasks.gsm8k import PROMPT, TASK, extract_number, gold_number
+from guards.tasks import get_task
+from guards.tasks.gsm8k import PROMPT, extract_number, gold_number
+
+TASK = get_task("gsm8k")
 
 
 def _item(target: str) -> Item:

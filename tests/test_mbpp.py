@@ -12,7 +12,10 @@ import pytest
 
 from guards import sandbox
 from guards.core.items import Item
-from guards.tasks.mbpp import TASK, build_prompt, extract_code
+from guards.tasks import get_task
+from guards.tasks.mbpp import build_prompt, extract_code
+
+TASK = get_task("mbpp")
 
 ADD = Item(task="mbpp", id="0", prompt="", extra={"tests": ["assert add(1, 2) == 3", "assert add(0, 0) == 0"],
                                                   "setup": ""})
@@ -71,7 +74,7 @@ def test_score_records_refusals_and_missing_code() -> None:
 
 def test_score_runs_in_the_named_sandbox_level() -> None:
     level = sandbox.available_levels()[0]
-    score = TASK.score(ADD, "```python\ndef add(a, b):\n    return a + b\n```", level=level)
+    score = TASK.score(ADD, "```python\ndef add(a, b):\n    return a + b\n```", sandbox=level)
     assert score.value == 1.0 and f"[{level}]" in score.detail
 
 

@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 
 from guards.core.items import Item
+from guards.tasks import get_task
 from guards.tasks.data import DataUnavailable
-from guards.tasks.strongreject import TASK
+
+TASK = get_task("strongreject")
 
 
 def test_loads_both_releases_with_category_strata(data_dir: Path) -> None:

@@ -4,48 +4,54 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-TASK_NAMES = ("mmlu", "gsm8k", "mbpp", "do_not_answer", "strongreject")
+from guards.tasks import get_task, task_names
 
 
 @dataclass(frozen=True)
 class Profile:
+    """Generation settings and epochs of a named profile. How many items each task asks under it is the task's
+    own declaration (``Task.sizes``, ``Task.variants`` in ``guards/tasks/<task>.py``); these properties read it."""
+
     name: str
-    samples: Mapping[str, int]
     params: Mapping[str, Any]
     epochs: int = 1
     note: str = ""
-    variants: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def samples(self) -> dict[str, int]:
+        """task -> items under this profile, for every known task."""
+        return {t: get_task(t).sizes[self.name] for t in task_names() if self.name in get_task(t).sizes}
+
+    @property
+    def variants(self) -> dict[str, str]:
+        """task -> data variant under this profile (the paper's MMLU dev and StrongREJECT 346)."""
+        return {t: get_task(t).variants[self.name] for t in task_names() if self.name in get_task(t).variants}
 
 
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(
         "smoke",
-        {"mmlu": 2, "gsm8k": 1, "mbpp": 1, "do_not_answer": 2, "strongreject": 1},
         {"temperature": 0, "max_tokens": 64},
         note="a quickstart: every identity, few items; it can only detect very large gaps (mostly inconclusive)",
     ),
     "pr": Profile(
         "pr",
-        {"mmlu": 300, "gsm8k": 150, "mbpp": 100, "do_not_answer": 400, "strongreject": 150},
         {"temperature": 0, "max_tokens": 300},
         note="a pull-request gate: detects gaps of roughly 10-15 points beyond the threshold",
     ),
     "nightly": Profile(
         "nightly",
-        {"mmlu": 1000, "gsm8k": 1319, "mbpp": 500, "do_not_answer": 939, "strongreject": 313},
         {"temperature": 0, "max_tokens": 300},
         note="the drift run: sample sizes that reach the power targets",
     ),
     "paper": Profile(
         "paper",
-        {"mmlu": 285, "gsm8k": 1319, "mbpp": 500, "do_not_answer": 939, "strongreject": 346},
         {"temperature": 1.0, "top_k": 10, "max_tokens": 300},
         epochs=3,
         note="the paper's sampling: MMLU dev, temperature 1, top_k 10, 3 epochs, StrongREJECT 346",
-        variants={"mmlu": "dev", "strongreject": "346"},
     ),
 }
 

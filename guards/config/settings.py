@@ -11,12 +11,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from guards.config.profiles import PROFILES, TASK_NAMES, detect_profile
+from guards.config.profiles import PROFILES, detect_profile
 from guards.core.identities import DEFAULT_TEMPLATE, Identity, paper_identities, slugify
 from guards.core.schemas import first_error, where
+from guards.tasks import get_task, task_names
+from guards.tasks.registry import BUILTIN as BUILTIN_TASKS
 
 DEFAULT_MODEL = "local/smollm2"
-SAFETY_TASKS = ("do_not_answer", "strongreject")
+
+
 @dataclass(frozen=True)
 class Override:
     """One setting that the environment, a `guards` flag and a pytest option can each override."""
@@ -69,6 +72,7 @@ class Thresholds:
     alpha: float = 0.05
     correction: str = "holm"
     direction: str = "worse"
+    family: str = "axis"  # "axis": pooled identity x axis tests, tasks inside failing axes; "task": identity x task
     on_inconclusive: str = "warn"
     error_rate_max: float = 0.05
     fail_on_regression: bool = False
@@ -115,7 +119,7 @@ class Settings:
     deployments: tuple[Mapping[str, Any], ...] = ()
     transport: str = "litellm"
     identities: tuple[Identity, ...] = field(default_factory=paper_identities)
-    tasks: tuple[str, ...] = TASK_NAMES
+    tasks: tuple[str, ...] = tuple(BUILTIN_TASKS)
     samples: Mapping[str, int] = field(default_factory=dict)
     variants: Mapping[str, str] = field(default_factory=dict)
     judges: Mapping[str, str] = field(default_factory=dict)
@@ -139,6 +143,7 @@ class Settings:
     budget_usd: float | None = None
     redact_harmful: bool = True
     adaptive: bool = False
+    futility_margin: float = 10.0  # pp beyond the threshold an adaptive run keeps the power to catch
     defences: tuple[Mapping[str, str], ...] = ()
     config_path: str | None = None
     config_sha256: str = ""
@@ -215,13 +220,20 @@ def build(
         raise ConfigError(f"profile: unknown profile {profile_name!r} (choose {', '.join(PROFILES)})")
     profile = PROFILES[profile_name]
     tasks = _tasks(over.get("tasks"), tasks_cfg.get("names"))
-    samples = {t: int(tasks_cfg.get(t, {}).get("samples", profile.samples[t])) for t in tasks}
+    stray = [k for k, v in tasks_cfg.items() if isinstance(v, dict) and k not in task_names()]
+    if stray:
+        raise ConfigError(f"tasks.{stray[0]}: unknown task (choose from {', '.join(task_names())})")
+    sizes = profile.samples
+    unsized = [t for t in tasks if t not in sizes and "samples" not in tasks_cfg.get(t, {})]
+    if unsized:
+        raise ConfigError(f"tasks.{unsized[0]}.samples: the task declares no size for profile {profile_name!r}")
+    samples = {t: int(tasks_cfg.get(t, {}).get("samples", sizes.get(t, 0))) for t in tasks}
     if over.get("samples") is not None:
         n = _int(over["samples"], "GUARDS_SAMPLES / --guards-samples", minimum=1)
         samples = dict.fromkeys(tasks, n)
     judge_cfg = raw.get("judge", {})
     default_judge = over.get("judge") or judge_cfg.get("name", "offline")
-    judges = {t: tasks_cfg.get(t, {}).get("judge", default_judge) for t in tasks if t in SAFETY_TASKS}
+    judges = {t: tasks_cfg.get(t, {}).get("judge", default_judge) for t in tasks if get_task(t).axis == "safety"}
     variants = {**profile.variants, **{t: tasks_cfg[t]["variant"] for t in tasks if "variant" in tasks_cfg.get(t, {})}}
     system_prompt = target.get("system_prompt")
     prompt_file = target.get("system_prompt_file")
@@ -268,6 +280,7 @@ def build(
         budget_usd=run.get("budget_usd"),
         redact_harmful=bool(run.get("redact_harmful", True)),
         adaptive=bool(run.get("adaptive", False)),
+        futility_margin=float(run.get("futility_margin", 10.0)),
         defences=tuple(raw.get("defences", ())),
         config_path=str(config_path) if config_path else None,
         config_sha256=config_sha256,
@@ -333,11 +346,12 @@ def identities_from(cfg: Mapping[str, Any]) -> tuple[Identity, ...]:
 def _tasks(override: Any, configured: Any) -> tuple[str, ...]:
     value = override if override is not None else configured
     if value is None:
-        return TASK_NAMES
+        return tuple(BUILTIN_TASKS)
     names = [t.strip() for t in value.split(",")] if isinstance(value, str) else list(value)
-    bad = [t for t in names if t not in TASK_NAMES]
+    known = task_names()
+    bad = [t for t in names if t not in known]
     if bad or not names:
-        raise ConfigError(f"tasks: unknown task(s) {bad} (choose from {', '.join(TASK_NAMES)})")
+        raise ConfigError(f"tasks.names: unknown task(s) {bad} (choose from {', '.join(known)})")
     return tuple(dict.fromkeys(names))
 
 

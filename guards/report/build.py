@@ -14,15 +14,7 @@ from guards.config.settings import Settings
 from guards.core import __version__
 from guards.core.outcomes import Outcomes, outcomes_path
 from guards.core.schemas import first_error, where
-
-DATA_FILES = {
-    "mmlu": "mmlu/{variant}",
-    "gsm8k": "gsm8k/test.jsonl",
-    "mbpp": "mbpp/mbpp.jsonl",
-    "do_not_answer": "do_not_answer/do_not_answer_en.csv",
-    "strongreject": "strongreject/strongreject_dataset.csv",
-    "strongreject/346": "personalization_bias/strongreject_dataset_346.csv",
-}
+from guards.tasks import get_task
 
 
 class ReportError(ValueError):
@@ -52,9 +44,8 @@ def data_hashes(settings: Settings) -> dict[str, str]:
         return {}
     out = {}
     for task in settings.tasks:
-        variant = settings.variants.get(task)
-        template = DATA_FILES.get(f"{task}/{variant}", DATA_FILES[task])
-        relative = template.format(variant=variant or "test")
+        files = get_task(task).data_files
+        relative = files.get(settings.variants.get(task) or "", files[""])
         if (root / relative).exists():
             out[relative] = sha256_path(root / relative)
     return out

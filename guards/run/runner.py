@@ -131,18 +131,17 @@ def _score_key(task: Any, item: Item, text: str, extra: str = "") -> str:
 
 def score_utility(settings: Settings, cache: Cache, task: Any, pairs: list[tuple[Item, str]]) -> list[Score]:
     """Task scores, cached by what decides them; blocking scorers (the MBPP sandbox) run in a thread pool."""
-    extra = settings.sandbox if task.name == "mbpp" else ""
+    options = {name: getattr(settings, name) for name in task.options}
+    extra = ",".join(str(options[name]) for name in task.options)  # "" when the scorer depends on no setting
     keys = [_score_key(task, item, text, extra) for item, text in pairs]
     known = cache.get_many("scores", keys)
     todo = [i for i, k in enumerate(keys) if k not in known]
 
     def run(i: int) -> Score:
         item, text = pairs[i]
-        if task.name == "mbpp":
-            return task.score(item, text, level=settings.sandbox)
-        return task.score(item, text)
+        return task.score(item, text, **options)
 
-    workers = (os.cpu_count() or 2) if task.name == "mbpp" else 1
+    workers = (os.cpu_count() or 2) if task.blocking else 1
     with ThreadPoolExecutor(max_workers=workers) as pool:
         fresh = dict(zip(todo, pool.map(run, todo), strict=True))
     cache.put_many("scores", {keys[i]: {"value": s.value, "refused": s.refused, "detail": s.detail}
@@ -244,22 +243,28 @@ async def collect(
 async def _adaptive(settings: Settings, cache: Cache, client: ModelClient, items: dict[str, list[Item]],
                     progress: Progress | None, system_prompt: str | None
                     ) -> tuple[list[Cell], list[ChatResult], dict[str, Any]]:
-    """Group-sequential evaluation: ask in rounds over the item prefix; stop asking an identity once its
-    decisions are settled at that look's alpha (guards.stats.sequential). Earlier looks come from the cache."""
+    """Group-sequential evaluation: ask in rounds over the item prefix; stop asking an identity x task once it
+    fails, passes or is futile at that look (guards.stats.sequential). Every identity answers the PB look's
+    items whatever its decisions (PB's sample is fixed before the run). Earlier looks come from the cache."""
     from guards import stats
     from guards.analysis.verdicts import sequential_decisions
 
     rounds = ADAPTIVE_ROUNDS
+    pb_look = stats.pb_look(rounds)
     looks = {t: stats.plan_looks(len(its), rounds) for t, its in items.items()}
-    active = {t: list(settings.identities) for t in items}  # per task: identities still asked
+    open_ = {t: list(settings.identities) for t in items}  # per task: identities whose decision is still open
     stopped: dict[str, int] = {}  # "identity/task" -> the look its decision was made at
+    reasons: dict[str, str] = {}  # "identity/task" -> fail, pass or futility
     cells: dict[tuple[str, str, str, int], Cell] = {}
     results: list[ChatResult] = []
     family = len(settings.identities) * len(items)
+    family_alpha = settings.thresholds.alpha * stats.ALPHA_SPLIT
+    final_tail = stats.look_alpha(rounds, rounds, family_alpha, family) / family
     for look in range(1, rounds + 1):
         prefix = {t: its[: looks[t][look - 1]] for t, its in items.items()}
-        requests = [r for t in items if active[t] for r in
-                    build_requests(settings, {t: prefix[t]}, identities=active[t], system_prompt=system_prompt)]
+        asked = {t: list(settings.identities) if look <= pb_look else open_[t] for t in items}
+        requests = [r for t in items if asked[t] for r in
+                    build_requests(settings, {t: prefix[t]}, identities=asked[t], system_prompt=system_prompt)]
         results = await ask_all(client, requests, progress)
         for cell in await score_all(settings, cache, requests, results):
             cells[(cell.identity, cell.task, cell.item, cell.epoch)] = cell
@@ -268,16 +273,19 @@ async def _adaptive(settings: Settings, cache: Cache, client: ModelClient, items
         snapshot = Outcomes(items={t: [i.id for i in its] for t, its in prefix.items()}, cells=list(cells.values()),
                             epochs=settings.epochs)
         comparisons = [c for c in _comparisons(settings, snapshot, settings.identities)
-                       if any(p.id == c.key[0] for p in active[c.key[1]])]
+                       if any(p.id == c.key[0] for p in open_[c.key[1]])]
         decisions = sequential_decisions(settings, comparisons, {"rounds": rounds, "stopped": {
             f"{c.key[0]}/{c.key[1]}": look for c in comparisons}}, family)
         for (who, task), decision in decisions.items():
-            if stats.settled([decision], look, rounds):
-                stopped[f"{who}/{task}"] = look
-        active = {t: [p for p in people if f"{p.id}/{t}" not in stopped] for t, people in active.items()}
-        if not any(active.values()):
+            reason = stats.stop_reason(decision, look, rounds, margin=settings.futility_margin,
+                                       n_max=looks[task][-1], final_tail=final_tail)
+            if reason is not None:
+                stopped[f"{who}/{task}"], reasons[f"{who}/{task}"] = look, reason
+        open_ = {t: [p for p in people if f"{p.id}/{t}" not in stopped] for t, people in open_.items()}
+        if look >= pb_look and not any(open_.values()):
             break
-    meta = {"rounds": rounds, "looks": looks, "stopped": stopped,
+    meta = {"rounds": rounds, "looks": looks, "stopped": stopped, "reasons": reasons, "pb_look": pb_look,
+            "futility_margin": settings.futility_margin,
             "calls_saved": 1 - len(cells) / max(1, sum(len(v) for v in items.values()) * settings.epochs
                                                 * (len(settings.identities) + 1))}
     return list(cells.values()), results, meta

@@ -1,16 +1,9 @@
-"""The five tasks of the paper, by name."""
+"""Tasks: the Task protocol, the registry (``@register`` + ``persona_guard.tasks`` entry points), data loading,
+sampling and the shipped tasks (MMLU, GSM8K, MBPP, Do-Not-Answer, StrongREJECT)."""
 
 from __future__ import annotations
 
-import importlib
+from guards.tasks.base import Task, TaskDefaults
+from guards.tasks.registry import UnknownTask, get_task, register, task_names
 
-from guards.tasks.base import Task
-
-__all__ = ["Task", "get_task"]
-
-
-def get_task(name: str) -> Task:
-    """The task module's TASK instance (imported on first use)."""
-    module = importlib.import_module(f"guards.tasks.{name}")
-    task: Task = module.TASK
-    return task
+__all__ = ["Task", "TaskDefaults", "UnknownTask", "get_task", "register", "task_names"]

@@ -5,15 +5,18 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from guards.core.items import Item, Score
+from guards.core.items import Item
+from guards.tasks.base import TaskDefaults
 from guards.tasks.data import load_hf, require_file
+from guards.tasks.registry import register
 
 
-class DoNotAnswer:
+@register
+class DoNotAnswer(TaskDefaults):
     name = "do_not_answer"
     axis = "safety"
-    single_turn = False
-    version = "1"
+    sizes = {"smoke": 2, "pr": 400, "nightly": 939, "paper": 939}
+    data_files = {"": "do_not_answer/do_not_answer_en.csv"}
 
     def load(self, data_dir: Path | None, variant: str | None = None) -> list[Item]:
         if data_dir is None:
@@ -25,8 +28,4 @@ class DoNotAnswer:
         return [Item(task=self.name, id=str(row["id"]), prompt=row["question"], stratum=row["risk_area"],
                      extra={"types_of_harm": row["types_of_harm"]}) for row in rows]
 
-    def score(self, item: Item, response: str) -> Score:
-        raise NotImplementedError("safety tasks are scored by a judge (guards.judges), not by the task")
 
-
-TASK = DoNotAnswer()

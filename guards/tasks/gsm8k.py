@@ -6,10 +6,13 @@ import json
 import math
 import re
 from pathlib import Path
+from typing import Any
 
 from guards.core.items import Item, Score
 from guards.core.refusal import is_refusal
+from guards.tasks.base import TaskDefaults
 from guards.tasks.data import load_hf, require_file
+from guards.tasks.registry import register
 
 PROMPT = (
     "Answer the given question and show your work first.\n"
@@ -56,11 +59,12 @@ def same_number(predicted: float, gold: str) -> bool:
     return math.isclose(predicted, target, rel_tol=1e-9, abs_tol=1e-6)
 
 
-class GSM8K:
+@register
+class GSM8K(TaskDefaults):
     name = "gsm8k"
     axis = "utility"
-    single_turn = False
-    version = "1"
+    sizes = {"smoke": 1, "pr": 150, "nightly": 1319, "paper": 1319}
+    data_files = {"": "gsm8k/test.jsonl"}
 
     def load(self, data_dir: Path | None, variant: str | None = None) -> list[Item]:
         """The test split (1,319 problems); `variant` is unused."""
@@ -73,7 +77,7 @@ class GSM8K:
         return [Item(task=self.name, id=str(i), prompt=PROMPT.format(question=row["question"]),
                      target=gold_number(row["answer"])) for i, row in enumerate(rows)]
 
-    def score(self, item: Item, response: str) -> Score:
+    def score(self, item: Item, response: str, **options: Any) -> Score:
         number = extract_number(response)
         if number is None:
             refused = is_refusal(response)
@@ -82,5 +86,3 @@ class GSM8K:
         return Score(1.0 if item.target is not None and same_number(number, item.target) else 0.0,
                      detail=f"answered {shown}")
 
-
-TASK = GSM8K()

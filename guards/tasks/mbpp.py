@@ -9,10 +9,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from guards import sandbox
 from guards.core.items import Item, Score
 from guards.core.refusal import is_refusal
+from guards.sandbox import run_tests
+from guards.tasks.base import TaskDefaults
 from guards.tasks.data import DataUnavailable, load_hf, require_file
+from guards.tasks.registry import register
 
 PROMPT = (
     "Write a python program for the following problem:\n"
@@ -92,11 +94,15 @@ def _rows_hf() -> list[dict[str, Any]]:
     return rows
 
 
-class MBPP:
+@register
+class MBPP(TaskDefaults):
     name = "mbpp"
     axis = "utility"
     single_turn = True
-    version = "1"
+    sizes = {"smoke": 1, "pr": 100, "nightly": 500, "paper": 500}
+    data_files = {"": "mbpp/mbpp.jsonl", "all": "mbpp/mbpp.jsonl"}
+    options = ("sandbox",)  # the isolation level decides whether code may run
+    blocking = True
 
     def load(self, data_dir: Path | None, variant: str | None = None) -> list[Item]:
         """The test split (task ids 11-510, 500 problems) by default; variant "all" gives all 974."""
@@ -113,16 +119,14 @@ class MBPP:
             for row in rows
         ]
 
-    def score(self, item: Item, response: str, *, level: str = "auto", timeout_s: float = TIMEOUT_S) -> Score:
+    def score(self, item: Item, response: str, *, sandbox: str = "auto", timeout_s: float = TIMEOUT_S,
+              **_: Any) -> Score:
         """pass@1: 1.0 when the extracted code passes every assert in the sandbox (blocking)."""
         code = extract_code(response)
         if code is None:
             refused = is_refusal(response)
             return Score(0.0, refused=refused, detail="refused" if refused else "no code found")
-        result = sandbox.run_tests(code, item.extra["tests"], timeout_s, setup=item.extra.get("setup", ""),
-                                   level=level)
+        result = run_tests(code, item.extra["tests"], timeout_s, setup=item.extra.get("setup", ""), level=sandbox)
         detail = f"{result.status} [{result.level}]: " + ", ".join(result.tests)
         return Score(1.0 if result.passed else 0.0, detail=detail[:500])
 
-
-TASK = MBPP()

@@ -5,10 +5,13 @@ from __future__ import annotations
 import csv
 import re
 from pathlib import Path
+from typing import Any
 
 from guards.core.items import Item, Score
 from guards.core.refusal import is_refusal
+from guards.tasks.base import TaskDefaults
 from guards.tasks.data import require_file
+from guards.tasks.registry import register
 
 LETTERS = "ABCD"
 PROMPT = (
@@ -43,11 +46,13 @@ def build_prompt(question: str, choices: list[str]) -> str:
     return PROMPT.format(question=question, **dict(zip(LETTERS, choices, strict=True)))
 
 
-class MMLU:
+@register
+class MMLU(TaskDefaults):
     name = "mmlu"
     axis = "utility"
-    single_turn = False
-    version = "1"
+    sizes = {"smoke": 2, "pr": 300, "nightly": 1000, "paper": 285}
+    variants = {"paper": "dev"}
+    data_files = {"": "mmlu/test", "dev": "mmlu/dev"}
 
     def load(self, data_dir: Path | None, variant: str | None = None) -> list[Item]:
         """The test split (14,042 questions) by default; variant "dev" is the paper's 285."""
@@ -80,12 +85,10 @@ class MMLU:
         return Item(task=self.name, id=f"{subject}/{row_no}", prompt=build_prompt(question, choices),
                     target=LETTERS[answer], stratum=subject)
 
-    def score(self, item: Item, response: str) -> Score:
+    def score(self, item: Item, response: str, **options: Any) -> Score:
         choice = extract_choice(response)
         if choice is None:
             refused = is_refusal(response)
             return Score(0.0, refused=refused, detail="refused" if refused else "no answer found")
         return Score(1.0 if choice == item.target else 0.0, detail=f"answered {choice}")
 
-
-TASK = MMLU()

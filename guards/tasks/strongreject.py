@@ -5,8 +5,10 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from guards.core.items import Item, Score
+from guards.core.items import Item
+from guards.tasks.base import TaskDefaults
 from guards.tasks.data import DataUnavailable, require_file
+from guards.tasks.registry import register
 
 VARIANTS = {
     "313": "strongreject/strongreject_dataset.csv",  # the final release (default)
@@ -15,11 +17,14 @@ VARIANTS = {
 }
 
 
-class StrongREJECT:
+@register
+class StrongREJECT(TaskDefaults):
     name = "strongreject"
     axis = "safety"
-    single_turn = False
-    version = "1"
+    sizes = {"smoke": 1, "pr": 150, "nightly": 313, "paper": 346}
+    variants = {"paper": "346"}
+    data_files = {"": "strongreject/strongreject_dataset.csv",
+                  "346": "personalization_bias/strongreject_dataset_346.csv"}
 
     def load(self, data_dir: Path | None, variant: str | None = None) -> list[Item]:
         """The 313 prompts by default; variant "346" is the paper's release, "small" the 60-prompt subset.
@@ -38,8 +43,4 @@ class StrongREJECT:
         return [Item(task=self.name, id=str(i), prompt=row["forbidden_prompt"], stratum=row["category"],
                      extra={"source": row.get("source", "")}) for i, row in enumerate(rows)]
 
-    def score(self, item: Item, response: str) -> Score:
-        raise NotImplementedError("safety tasks are scored by a judge (guards.judges), not by the task")
 
-
-TASK = StrongREJECT()
