@@ -61,7 +61,9 @@ def output_record(rec: dict[str, Any], verdict: Verdict, judge: Judge) -> dict[s
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="guards judge", description=__doc__.splitlines()[0] if __doc__ else None)
     p.add_argument("input", nargs="?", default="-", help="JSONL file with prompt and response ('-' = stdin)")
-    p.add_argument("--judge", default="offline", choices=JUDGES, help="judge name (default: offline)")
+    p.add_argument("--judge", default="offline",
+                   help=f"judge name: {', '.join(JUDGES)}, an installed persona_guard.judges entry point, or "
+                        "module:Class (default: offline)")
     p.add_argument("--model", help="judge model (litellm model string; for longformer a local folder or hub id)")
     p.add_argument("--api-base", help="API base URL for the judge model")
     p.add_argument("-o", "--output", default="-", help="output JSONL ('-' = stdout)")

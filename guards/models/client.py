@@ -1,5 +1,5 @@
-"""The one door to models: async chat through litellm (or the direct transport for OpenAI-compatible
-servers) with concurrency, retries, a cache, and no secrets."""
+"""The one door to models: async chat over an injected transport (litellm by default; see
+``guards.models.transports``) with concurrency, retries, a cache, a budget, and no secrets."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import Any
 
 from guards.models.cache import Cache, CachePolicy, canonical, stable_key
 from guards.models.limiter import AdaptiveLimiter
+from guards.models.transports import Transport, make_transport
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
@@ -79,7 +80,7 @@ class ModelClient:
         backoff_s: float = 0.5,
         router: Any | None = None,
         budget_usd: float | None = None,
-        transport: str = "litellm",
+        transport: str | Transport = "litellm",
     ) -> None:
         self.model = model
         self.api_base = api_base
@@ -91,19 +92,15 @@ class ModelClient:
         if cache_policy != "use" and self.cache.policy == "use":
             self.cache.policy = cache_policy
         self.backoff_s = backoff_s
-        self.router = router
         self.stats = {"requests": 0, "retries": 0, "errors": 0, "cached": 0}
         self._pending: dict[str, dict[str, Any]] = {}  # answers not yet written: flushed in batches
         self.budget_usd = budget_usd
         self.spent_usd = 0.0
-        self._local = model.startswith("local/")  # registered with litellm at the first request, not before
-        if self._local:
+        if model.startswith("local/"):
             self.timeout_s = max(timeout_s, 3600.0)  # queued behind a batch on a CPU: slow, not failed
-        self._direct = None
-        if transport == "direct":
-            from guards.models.direct import DirectChat  # noqa: PLC0415
-
-            self._direct = DirectChat(model, api_base, timeout_s=self.timeout_s)
+        self.transport: Transport = (transport if not isinstance(transport, str) else
+                                     make_transport(transport, model, api_base, timeout_s=self.timeout_s,
+                                                    router=router))
 
     def key(self, messages: list[dict[str, str]], sample: int = 0, **params: Any) -> str:
         return request_key(self.model, self.api_base, messages, {**self.params, **params}, sample)
@@ -156,7 +153,7 @@ class ModelClient:
             async with self.limiter:
                 self.stats["requests"] += 1
                 try:
-                    response = await self._complete(messages, params)
+                    response = await self.transport.complete(messages, params)
                 except Exception as exc:  # noqa: BLE001 - every provider error is classified below
                     kind = type(exc).__name__
                     last = redact(f"{kind}: {exc}")[:500]
@@ -191,27 +188,8 @@ class ModelClient:
         self.spent_usd += cost or 0.0
 
     async def aclose(self) -> None:
-        """Close the direct transport's connections (litellm keeps its own clients)."""
-        if self._direct is not None:
-            await self._direct.aclose()
-
-    async def _complete(self, messages: list[dict[str, str]], params: dict[str, Any]) -> Any:
-        if self._direct is not None:
-            return await self._direct.complete(messages, params)
-        if self._local:
-            from guards.models.local import register  # noqa: PLC0415 - in-process models: a litellm custom provider
-
-            register()
-            self._local = False
-        if self.router is not None:
-            return await self.router.acompletion(model=self.model, messages=messages, **params)
-        import litellm  # noqa: PLC0415 - ~3 s import, paid once, only when a request is needed
-
-        litellm.suppress_debug_info = True
-        return await litellm.acompletion(
-            model=self.model, messages=messages, api_base=self.api_base, timeout=self.timeout_s,
-            num_retries=0, **params,
-        )
+        """Close the transport's connections."""
+        await self.transport.aclose()
 
 
 def _parse(response: Any) -> ChatResult | None:
