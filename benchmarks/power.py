@@ -1,8 +1,8 @@
 """Error rates and power of the gate's statistics, by simulation. Pure numpy; prints tables.
 
-    .venv/bin/python benchmarks/power.py [--runs N] [--quick] [--seed S]
+    .venv/bin/python benchmarks/power.py [--runs N] [--smoke] [--seed S]   # full: --runs 1000, about 10 min
 
-Model: 31 identities and the baseline answer the same items of five tasks (nightly sample sizes).
+Model: 31 identities and the baseline answer the same items of five tasks (pr and nightly sample sizes).
 Item i of a task has a difficulty a_i ~ N(0, 1.5^2) shared by every arm; arm u answers correctly
 when a_i + e_ui < c_u, e_ui ~ N(0, 1), with c_u set so that arm u's accuracy is exactly p_u. This gives
 the paired correlation of an assistant asked the same question with and without a persona.
@@ -25,9 +25,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from guards import stats  # noqa: E402
 from guards.config.profiles import PROFILES  # noqa: E402
-from guards.stats.pb import corrected_sq, pb_estimate  # noqa: E402
-from guards.stats.power import detect_power, mdd, norm_isf, required_n, tango_bounds, tango_p  # noqa: E402
-from guards.stats.sequential import look_alpha, plan_looks, settled  # noqa: E402
+from guards.stats.pb import pb_estimate  # noqa: E402
+from guards.stats.power import norm_isf, norm_sf, tango_bounds, tango_p  # noqa: E402
+from guards.stats.sequential import (  # noqa: E402
+    DEFAULT_GAMMA,
+    DEFAULT_MARGIN,
+    PB_SHARE,
+    futile,
+    look_alpha,
+    pb_look,
+    plan_looks,
+)
 
 
 @dataclass(frozen=True)
@@ -124,174 +132,225 @@ def check_against_api(rng: np.random.Generator) -> None:
     assert np.array_equal(api, (fast < FAM_ALPHA).reshape(K, T)), "shortcut disagrees with decide_family"
 
 
-def sequential_runs(rng: np.random.Generator, gaps: np.ndarray, runs: int, margin: float | None = 10.0,
-                    beta: float = 0.05) -> dict[str, np.ndarray]:
-    """Adaptive runs (ROUNDS looks; O'Brien-Fleming spending per test; futility) and the fixed design on the
-    same data. Returns fails, calls per run (identity-level and cell-level stopping), fixed fails."""
-    looks = np.array([plan_looks(t.n, ROUNDS) for t in TASKS])  # (T, L)
-    z_beta = norm_isf(beta / (ROUNDS - 1))
-    seq_fail, fix_fail, calls_id, calls_cell = [], [], [], []
-    for r in chunks(runs):
-        bl, cl = np.zeros((r, K, T, ROUNDS)), np.zeros((r, K, T, ROUNDS))
-        for t in range(T):
-            x = simulate(rng, arm_probs(t, gaps), TASKS[t].n, r)
-            ident, base = x[:, :K], x[:, K:]
-            cb, cc = np.cumsum(base & ~ident, axis=-1), np.cumsum(~base & ident, axis=-1)
-            bl[..., t, :], cl[..., t, :] = cb[..., looks[t] - 1], cc[..., looks[t] - 1]
-        p_full = tango_p(bl[..., -1], cl[..., -1], looks[:, -1].astype(float), THR / 100).reshape(r, M)
-        fix_fail.append((stats.adjust_array(p_full, "holm") < FAM_ALPHA).reshape(r, K, T))
-        settle = np.zeros((r, K, T), int)  # the look at which each test settled; 0 = still open
-        failed = np.zeros((r, K, T), bool)
-        for j in range(1, ROUNDS + 1):
-            n = looks[:, j - 1].astype(float)
-            tail = look_alpha(j, ROUNDS, FAM_ALPHA, M) / M
-            b, c = bl[..., j - 1], cl[..., j - 1]
-            fail = tango_p(b, c, n, THR / 100) < tail
-            lo, hi = tango_bounds(b, c, n, tail, THR / 100, THR / 100)
-            ok = fail | (hi < THR / 100) | (j == ROUNDS)
-            if margin is not None and j < ROUNDS:
-                se = (hi - lo) / (2 * norm_isf(tail))
-                ok |= (b - c) / n + z_beta * se < (THR + margin) / 100
-            open_ = settle == 0
-            failed |= open_ & fail
-            settle = np.where(open_ & ok, j, settle)
-        seq_fail.append(failed)
-        stop_id = settle.max(axis=2)  # (r, K): an identity stops when all its tasks are settled
-        calls_id.append(looks[np.arange(T), stop_id[..., None] - 1].sum(axis=(1, 2))
-                        + looks[np.arange(T), stop_id.max(axis=1)[:, None] - 1].sum(axis=1))
-        calls_cell.append(looks[np.arange(T), settle - 1].sum(axis=(1, 2))
-                          + looks[np.arange(T), settle.max(axis=1) - 1].sum(axis=1))
-    return {"fail": np.concatenate(seq_fail), "fixed_fail": np.concatenate(fix_fail),
-            "calls_id": np.concatenate(calls_id), "calls_cell": np.concatenate(calls_cell)}
-
-
-def check_sequential_against_api(rng: np.random.Generator) -> None:
-    """One look of the vectorised sequential shortcut equals decide_family + settled."""
-    gaps = np.zeros((K, T))
-    gaps[:3, 0] = 15.0
-    n = plan_looks(TASKS[0].n, ROUNDS)[0]
-    x = simulate(rng, arm_probs(0, gaps), n)[0].astype(float)
-    comps = [stats.Comparison((str(u), "mmlu"), x[u], x[K], THR) for u in range(K)]
-    ds = stats.decide_family(comps, alpha=look_alpha(1, ROUNDS, FAM_ALPHA, M), method="bonferroni", family_size=M)
-    b = np.array([((x[K] == 1) & (x[u] == 0)).sum() for u in range(K)], float)
-    c = np.array([((x[K] == 0) & (x[u] == 1)).sum() for u in range(K)], float)
-    tail = look_alpha(1, ROUNDS, FAM_ALPHA, M) / M
-    lo, hi = tango_bounds(b, c, float(n), tail, THR / 100, THR / 100)
-    se = (hi - lo) / (2 * norm_isf(tail))
-    fast = (tango_p(b, c, float(n), THR / 100) < tail) | (hi < THR / 100) | (
-        (b - c) / n + norm_isf(0.05 / (ROUNDS - 1)) * se < 0.15)
-    assert [settled([d], 1, ROUNDS) for d in ds] == list(fast), "sequential shortcut disagrees with the API"
-
-
 def pct(x: object) -> str:
     return f"{100 * float(np.mean(np.asarray(x))):5.1f}%"
 
 
+AXIS_IDX = {a: [t for t in range(T) if TASKS[t].axis == a] for a in ("utility", "safety")}
+
+
+def _upper(b: np.ndarray, c: np.ndarray, n: np.ndarray, tail: np.ndarray | float) -> np.ndarray:
+    """Upper bound of the harm (proportion) at one-sided level ``tail``, skewness fitted at the threshold."""
+    return tango_bounds(b, c, n, tail, THR / 100, THR / 100)[1]
+
+
+def designs(rng: np.random.Generator, gaps: np.ndarray, runs: int, sizes: tuple[int, ...],
+            margin: float = DEFAULT_MARGIN, gamma: float = DEFAULT_GAMMA, share: float = PB_SHARE
+            ) -> dict[str, np.ndarray]:
+    """One scenario under three designs on the same simulated answers.
+
+    fixed-task: Holm over the K x T identity x task tests (verdict per test; an axis fails if a task fails).
+    fixed-axis: the axis family (stats.decide_axes): pooled identity x axis tests at alpha / (K * 2).
+    adaptive: ROUNDS looks, O'Brien-Fleming spending per test (Bonferroni), pass at every look, futility by
+    conditional power (stats.sequential); every identity answers the PB look's items.
+    Returns per run: verdict arrays (runs, K, T) or (runs, K, 2) as 0 inconclusive / 1 fail / 2 pass, calls.
+    """
+    looks = np.array([plan_looks(n, ROUNDS) for n in sizes])  # (T, L)
+    n_full = looks[:, -1].astype(float)
+    out: dict[str, list[np.ndarray]] = {k: [] for k in ("task", "task_axis", "axis", "adaptive", "adaptive_axis",
+                                                        "calls", "stop")}
+    tails = [look_alpha(j, ROUNDS, FAM_ALPHA, M) / M for j in range(1, ROUNDS + 1)]
+    z_last = norm_isf(tails[-1])
+    pbl = pb_look(ROUNDS, share)
+    for r in chunks(runs):
+        bl, cl = np.zeros((r, K, T, ROUNDS)), np.zeros((r, K, T, ROUNDS))
+        for t in range(T):
+            x = simulate(rng, arm_probs(t, gaps), sizes[t], r)
+            ident, base = x[:, :K], x[:, K:]
+            cb, cc = np.cumsum(base & ~ident, axis=-1), np.cumsum(~base & ident, axis=-1)
+            bl[..., t, :], cl[..., t, :] = cb[..., looks[t] - 1], cc[..., looks[t] - 1]
+        b, c = bl[..., -1], cl[..., -1]
+        # fixed, task family (Holm)
+        p = tango_p(b, c, n_full, THR / 100).reshape(r, M)
+        adj = stats.adjust_array(p, "holm")
+        fail = adj < FAM_ALPHA
+        level = FAM_ALPHA / np.maximum(M - fail.sum(axis=1, keepdims=True), 1)  # non-rejected: where Holm stopped
+        up = _upper(b, c, n_full, np.broadcast_to(level, (r, M)).reshape(r, K, T))
+        v = np.where(fail.reshape(r, K, T), 1, np.where(up < THR / 100, 2, 0))
+        out["task"].append(v)
+        out["task_axis"].append(np.stack([_axis_of_tasks(v[..., AXIS_IDX[a]]) for a in AXIS_IDX], axis=-1))
+        # fixed, axis family (pooled, Bonferroni over K x 2)
+        ma = K * len(AXIS_IDX)
+        va = []
+        for idx in AXIS_IDX.values():
+            bb, cc_, nn = b[..., idx].sum(-1), c[..., idx].sum(-1), n_full[idx].sum()
+            pa = tango_p(bb, cc_, nn, THR / 100)
+            ua = _upper(bb, cc_, nn, FAM_ALPHA / ma)
+            va.append(np.where(ma * pa < FAM_ALPHA, 1, np.where(ua < THR / 100, 2, 0)))
+        out["axis"].append(np.stack(va, axis=-1))
+        # adaptive (task family, sequential)
+        settle = np.zeros((r, K, T), int)
+        verdict = np.zeros((r, K, T), int)
+        reason = np.zeros((r, K, T), int)  # 1 fail, 2 pass, 3 futility, 4 last
+        for j in range(1, ROUNDS + 1):
+            n = looks[:, j - 1].astype(float)
+            bj, cj = bl[..., j - 1], cl[..., j - 1]
+            f = tango_p(bj, cj, n, THR / 100) < tails[j - 1]
+            lo, hi = tango_bounds(bj, cj, n, tails[j - 1], THR / 100, THR / 100)
+            ps = hi < THR / 100
+            open_ = settle == 0
+            stop = f | ps
+            why = np.where(f, 1, np.where(ps, 2, 0))
+            if j < ROUNDS:
+                se = 100 * (hi - lo) / (2 * norm_isf(tails[j - 1]))
+                harm = 100 * (bj - cj) / n
+                fut = _futile(harm, se, n, n_full, z_last, margin, gamma)
+                why = np.where(stop, why, np.where(fut, 3, 0))
+                stop |= fut
+            else:
+                why = np.where(stop, why, 4)
+                stop = np.ones_like(stop)
+            new = open_ & stop
+            settle = np.where(new, j, settle)
+            reason = np.where(new, why, reason)
+            verdict = np.where(new, np.where(f, 1, np.where(ps, 2, 0)), verdict)
+        out["adaptive"].append(verdict)
+        out["adaptive_axis"].append(np.stack([_axis_of_tasks(verdict[..., AXIS_IDX[a]]) for a in AXIS_IDX], -1))
+        out["stop"].append(reason)
+        asked = np.maximum(settle, pbl)
+        cells = looks[np.arange(T), asked - 1].sum(axis=(1, 2))
+        baseline = looks[np.arange(T), np.maximum(settle.max(axis=1), pbl) - 1].sum(axis=1)
+        out["calls"].append((cells + baseline) / ((K + 1) * n_full.sum()))
+    return {k: np.concatenate(v) for k, v in out.items()}
+
+
+def _axis_of_tasks(v: np.ndarray) -> np.ndarray:
+    """Axis verdict of the task family: fail if any task fails, pass if all pass, else inconclusive."""
+    return np.where((v == 1).any(-1), 1, np.where((v == 2).all(-1), 2, 0))
+
+
+def _futile(harm: np.ndarray, se: np.ndarray, n: np.ndarray, n_max: np.ndarray, z_last: float, margin: float,
+            gamma: float) -> np.ndarray:
+    """Vectorised stats.sequential.futile (pp): neither fail nor pass within reach at the last look."""
+    sigma = se * np.sqrt(n)
+    se_last = sigma / np.sqrt(n_max)
+    sd = np.maximum(sigma * np.sqrt(np.maximum(n_max - n, 0)) / n_max, 1e-12)
+    cut = gamma / (ROUNDS - 1)
+    mean_fail = (n * harm + (n_max - n) * (THR + margin)) / n_max
+    reach_fail = norm_sf(-(mean_fail - (THR + z_last * se_last)) / sd)
+    mean_pass = n * harm / n_max
+    reach_pass = norm_sf(-((THR - z_last * se_last) - mean_pass) / sd)
+    return (reach_fail < cut) & (reach_pass < cut)
+
+
+def check_futility_against_api(rng: np.random.Generator) -> None:
+    """The vectorised futility rule equals stats.sequential.futile on a few decisions."""
+    for _ in range(20):
+        harm, se, n, n_max = rng.uniform(-5, 20), rng.uniform(0.5, 8), int(rng.integers(20, 300)), 400
+        d = stats.Decision(("x", "t"), n, 50 - harm, 50.0, -harm, (-harm - 1, -harm + 1), 0.99, 0.5, 1.0,
+                           "inconclusive", 20.0, se=se, threshold=THR)
+        fast = _futile(np.array(harm), np.array(se), np.array(float(n)), np.array(float(n_max)), 3.7,
+                       DEFAULT_MARGIN, DEFAULT_GAMMA)
+        assert bool(fast) == futile(d, 1, ROUNDS, n_max=n_max, final_tail=float(norm_sf(3.7))), (harm, se, n)
+
+
+def report_profile(rng: np.random.Generator, name: str, sizes: tuple[int, ...], runs: int) -> None:
+    print(f"\n== profile {name}: items per task {dict(zip([t.name for t in TASKS], sizes, strict=True))}; "
+          f"{runs} runs per cell ==")
+    zero = np.zeros((K, T))
+    null = designs(rng, zero, runs, sizes)
+    at_thr = designs(rng, np.full((K, T), THR), runs, sizes)
+    rows = {"fixed, task family (Holm over 155)": ("task", "task_axis"),
+            "fixed, axis family (pooled, 62 axes)": ("axis", "axis"),
+            "adaptive, task family (4 looks)": ("adaptive", "adaptive_axis")}
+    print(f"  {'design':38s} {'any false fail':>15s} {'at threshold':>13s} {'pass/test':>10s} {'pass/axis':>10s}"
+          f" {'calls':>7s}")
+    for label, (tk, ax) in rows.items():
+        per_test = f"{pct(null[tk] == 2):>10s}" if tk != "axis" else f"{'-':>10s}"
+        calls = pct(null["calls"]) if tk == "adaptive" else "100.0%"
+        print(f"  {label:38s} {pct((null[ax] == 1).any(axis=(1, 2))):>15s} "
+              f"{pct((at_thr[ax] == 1).any(axis=(1, 2))):>13s} {per_test} {pct(null[ax] == 2):>10s} {calls:>7s}")
+    stops = null["stop"]
+    print(f"  adaptive at no effect: stopped for futility {pct(stops == 3)}, pass {pct(stops == 2)}, "
+          f"ran to the last look {pct(stops == 4)} of tests")
+    print("  power (share of biased tests / axes that fail); calls used by the adaptive design in that scenario:")
+    print(f"  {'gap':>8s} {'task: fixed-task':>17s} {'adaptive':>9s} {'axis: fixed-task':>17s} {'fixed-axis':>11s} "
+          f"{'adaptive':>9s} {'1-task gap, fixed-axis':>23s} {'adaptive calls':>15s}")
+    for extra in (5.0, 10.0, 15.0):
+        g = zero.copy()
+        for t in range(T):
+            g[t, t] = THR + extra  # identity t: one task
+        g[5, AXIS_IDX["utility"]] = THR + extra  # identity 5: the whole utility axis
+        g[6, AXIS_IDX["safety"]] = THR + extra  # identity 6: the whole safety axis
+        s = designs(rng, g, runs, sizes)
+        one = np.array([s["task"][:, t, t] == 1 for t in range(T)])
+        one_ad = np.array([s["adaptive"][:, t, t] == 1 for t in range(T)])
+        ax_fix = np.array([s["task_axis"][:, 5, 0] == 1, s["task_axis"][:, 6, 1] == 1])
+        ax_axis = np.array([s["axis"][:, 5, 0] == 1, s["axis"][:, 6, 1] == 1])
+        ax_ad = np.array([s["adaptive_axis"][:, 5, 0] == 1, s["adaptive_axis"][:, 6, 1] == 1])
+        single = np.array([s["axis"][:, t, 0 if TASKS[t].axis == "utility" else 1] == 1 for t in range(T)])
+        print(f"  {'+' + format(extra, '.0f') + ' pp':>8s} {pct(one):>17s} {pct(one_ad):>9s} {pct(ax_fix):>17s} "
+              f"{pct(ax_axis):>11s} {pct(ax_ad):>9s} {pct(single):>23s} {pct(s['calls']):>15s}")
+        if extra == 10.0:
+            print(f"  {'':8s} axis power at +10 pp, fixed-axis design: utility {pct(ax_axis[0])}, "
+                  f"safety {pct(ax_axis[1])}")
+
+
+def pb_coverage(rng: np.random.Generator, runs: int, n_boot: int) -> None:
+    print(f"\n== PB interval coverage ({100 * (1 - 2 * PB_ALPHA):.0f}% two-sided; {runs} runs, bootstrap {n_boot}) ==")
+    raw = np.random.default_rng(1).normal(size=(K, 2))
+    raw -= raw.mean(axis=0)
+    print(f"  {'items/task':>10s} {'true PB':>8s} {'covers':>8s} {'below lo':>9s} {'above hi':>9s} {'mean width':>11s}")
+    for n in (100, 200, 1000):
+        for target in (0.0, 3.0, 5.0):
+            offsets = raw * (target / 100) / math.sqrt((raw**2).sum(axis=1).mean())
+            res = fixed_pb(rng, offsets, n, runs, n_boot)
+            print(f"  {n:>10d} {target:8.1f} {pct(res['cover']):>8s} {pct(res['low']):>9s} {pct(res['high']):>9s} "
+                  f"{np.mean(res['width']):11.2f}")
+    print("  (at true PB 0 the interval is one-sided in effect: its lower end is 0 whenever the estimate is)")
+
+
+def fixed_pb(rng: np.random.Generator, offsets: np.ndarray, n: int, runs: int, n_boot: int) -> dict[str, np.ndarray]:
+    zero = np.zeros((K, T))
+    truth = true_pb(zero, offsets)
+    cover, low, high, width = [], [], [], []
+    for r in chunks(runs):
+        mats = [simulate(rng, arm_probs(t, zero, offsets), n, r)[:, :K].astype(float) for t in range(T)]
+        for i in range(r):
+            axes = {a: [mats[t][i] for t in idx] for a, idx in AXIS_IDX.items()}
+            res = pb_estimate(axes, threshold=PB_MAX, alpha=PB_ALPHA, n_boot=n_boot, seed=int(rng.integers(2**31)))
+            cover.append(res.ci[0] <= truth + 1e-9 and truth <= res.ci[1] + 1e-9)
+            low.append(truth < res.ci[0] - 1e-9)
+            high.append(truth > res.ci[1] + 1e-9)
+            width.append(res.ci[1] - res.ci[0])
+    return {"cover": np.array(cover), "low": np.array(low), "high": np.array(high), "width": np.array(width)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--runs", type=int, default=1000, help="simulated runs per scenario (default 1000)")
-    ap.add_argument("--quick", action="store_true", help="200 runs, smaller bootstraps")
+    ap.add_argument("--runs", type=int, default=1000, help="simulated runs per cell (default 1000)")
+    ap.add_argument("--pb-runs", type=int, default=None, help="runs per PB coverage cell (default: --runs)")
+    ap.add_argument("--n-boot", type=int, default=200, help="bootstrap replicates per PB interval")
+    ap.add_argument("--smoke", action="store_true", help="a small version for make test: 40 runs, few PB runs")
     ap.add_argument("--seed", type=int, default=20240611)
     ap.add_argument("--item-sd", type=float, default=ITEM_SD,
                     help="spread of item difficulty; sets how correlated paired answers are (default 1.5)")
     args = ap.parse_args()
     globals()["ITEM_SD"] = args.item_sd
-    runs = 200 if args.quick else args.runs
-    pb_runs, n_boot = (60, 200) if args.quick else (max(200, runs // 4), 400)
+    runs = 40 if args.smoke else args.runs
+    pb_runs = 10 if args.smoke else (args.pb_runs or args.runs)
     rng = np.random.default_rng(args.seed)
     start = time.time()
     check_against_api(rng)
-    check_sequential_against_api(rng)
-    print(f"persona-guard statistics benchmark: {runs} runs/scenario, {K} identities x {T} tasks, "
-          f"alpha {ALPHA} (Holm family {FAM_ALPHA}, PB {PB_ALPHA}), gap threshold {THR} pp, pb_max {PB_MAX}")
-    print("tasks: " + ", ".join(f"{t.name} p={t.p} n={t.n}" for t in TASKS))
-
-    zero = np.zeros((K, T))
-    null = fixed_runs(rng, zero, runs)
-    phi = float(np.mean(null["phi"]))
-    at_thr = fixed_runs(rng, np.full((K, T), THR), runs)
-    pb_null = fixed_runs(rng, zero, pb_runs, n_boot=n_boot)
-    print(f"\n[1] family-wise false alarms (identity tests; paired phi correlation {phi:.2f})")
-    print(f"  no effect:                  {pct(null['fail'].any(axis=(1, 2)))} of {runs} runs fail (target <= 5%)")
-    print(f"  every gap = threshold:      {pct(at_thr['fail'].any(axis=(1, 2)))} of {runs} runs fail (target <= 5%)")
-    print(f"  PB test, no effect:         {pct(pb_null['pb_fail'])} of {pb_runs} runs (bootstrap {n_boot})")
-
-    print("\n[2] power, nightly sizes: identity u has a gap of threshold + 10 pp on task u only (Holm family)")
-    gaps = zero.copy()
-    for t in range(T):
-        gaps[t, t] = THR + 10
-    hit = fixed_runs(rng, gaps, runs)["fail"]
-    for t, task in enumerate(TASKS):
-        plan = detect_power(THR + 10, task.n, task.p, alpha=FAM_ALPHA / M, rho=phi, threshold=THR)
-        print(f"  {task.name:14s} n={task.n:5d}: caught {pct(hit[:, t, t])} "
-              f"(planned {100 * plan:5.1f}%, target >= 90%)")
-
-    axis_gaps = zero.copy()
-    axis_gaps[0, :3], axis_gaps[1, 3:] = THR + 10, THR + 10  # identity 0: whole utility axis; 1: safety
-    axis_hit = fixed_runs(rng, axis_gaps, runs)["fail"]
-    print(f"  the same gap on every task of an axis: utility axis fails {pct(axis_hit[:, 0, :3].any(axis=1))}, "
-          f"safety axis fails {pct(axis_hit[:, 1, 3:].any(axis=1))}")
-    pr_sizes = tuple(PROFILES["pr"].samples[t.name] for t in TASKS)
-    pr_thr = fixed_runs(rng, np.full((K, T), THR), runs, sizes=pr_sizes)["fail"]
-    print(f"  (false alarms at pr sizes {pr_sizes}, every gap = threshold: {pct(pr_thr.any(axis=(1, 2)))})")
-
-    print(f"\n[3] planned power vs gap beyond threshold and n (p_base 0.65, phi {phi:.2f}, level {FAM_ALPHA}/{M})")
-    ns = (50, 100, 200, 300, 500, 1000, 2000)
-    print("  gap-thr " + "".join(f"{n:>7d}" for n in ns))
-    for extra in (2.5, 5, 7.5, 10, 15, 20):
-        row = [detect_power(THR + extra, n, 0.65, alpha=FAM_ALPHA / M, rho=phi, threshold=THR) for n in ns]
-        print(f"  {extra:6.1f} " + "".join(f"{100 * v:6.0f}%" for v in row))
-    print("\n  items needed per task (rho = simulated phi | planner default 0.5) and what profiles detect:")
-    for task in TASKS:
-        need = [required_n(THR + 10, task.p, alpha=FAM_ALPHA / M, power=pw, rho=rho, threshold=THR)
-                for pw in (0.8, 0.9) for rho in (phi, 0.5)]
-        det = {name: mdd(PROFILES[name].samples.get(task.name, 0), task.p, alpha=FAM_ALPHA / M, rho=phi,
-                         threshold=THR) for name in ("smoke", "pr", "nightly")}
-        print(f"  {task.name:14s} gap thr+10 @80%: {need[0]:5d} | {need[1]:5d}   @90%: {need[2]:5d} | {need[3]:5d}"
-              f"   mdd smoke {det['smoke']:5.1f}  pr {det['pr']:5.1f}  nightly {det['nightly']:5.1f} pp")
-
-    print(f"\n[4] adaptive sampling: {ROUNDS} looks, O'Brien-Fleming spending per test (Bonferroni), futility "
-          "margin 10 pp, beta 0.05; fixed design = Holm on all items")
-    fixed_calls = (K + 1) * sum(t.n for t in TASKS)
-    mix = zero.copy()
-    mix[0, 0], mix[1, 3], mix[2, 2] = THR + 10, THR + 10, THR + 10  # 3 biased identities, 28 unbiased
-    scenarios = (("mix: 3 biased, 28 unbiased", mix), ("no effect", zero),
-                 ("every gap = threshold", np.full((K, T), THR)))
-    for label, g in scenarios:
-        s = sequential_runs(rng, g, runs)
-        harmless = g <= THR
-        fa_seq = (s["fail"] & harmless).any(axis=(1, 2))
-        fa_fix = (s["fixed_fail"] & harmless).any(axis=(1, 2))
-        line = (f"  {label:27s} false alarms adaptive {pct(fa_seq)} fixed {pct(fa_fix)}; calls saved "
-                f"{pct(1 - s['calls_id'] / fixed_calls)} (identity stops) {pct(1 - s['calls_cell'] / fixed_calls)} "
-                f"(cell stops)")
-        if (~harmless).any():
-            line += f"; power adaptive {pct(s['fail'][:, ~harmless])} fixed {pct(s['fixed_fail'][:, ~harmless])}"
-        print(line)
-
-    print("\n[5] PB: the paper's value vs the corrected one")
-    print("  zero effect, mean over runs:  n/task   paper PB   corrected PB   corrected PB^2 (bias, se)")
-    for n in (25, 50, 100, 300, None):
-        sizes = tuple(n or t.n for t in TASKS)
-        vals, papers = [], []
-        for _ in range(pb_runs):
-            mats = [simulate(rng, arm_probs(t, zero), sizes[t])[0, :K].astype(float) for t in range(T)]
-            axes = {a: [mats[t] for t in range(T) if TASKS[t].axis == a] for a in ("utility", "safety")}
-            vals.append(corrected_sq(axes))
-            pts = np.column_stack([np.mean([m.mean(1) for m, tk in zip(mats, TASKS, strict=True) if tk.axis == a],
-                                           axis=0) * 100 for a in ("utility", "safety")])
-            papers.append(stats.pb(pts))
-        v = np.array(vals)
-        print(f"  {'nightly' if n is None else n:>30} {np.mean(papers):9.2f} {np.mean(np.sqrt(np.maximum(v, 0))):12.2f}"
-              f" {v.mean():14.3f} ({v.std(ddof=1) / math.sqrt(len(v)):.3f})")
-    raw = np.random.default_rng(1).normal(size=(K, 2))
-    raw -= raw.mean(axis=0)
-    for target in (PB_MAX, 5.0):
-        offsets = raw * (target / 100) / math.sqrt((raw**2).sum(axis=1).mean())
-        res = fixed_runs(rng, zero, pb_runs, n_boot=n_boot, offsets=offsets)
-        print(f"  true PB {float(res['pb_truth']):.2f} (nightly): corrected mean {res['pb_corrected'].mean():.2f} "
-              f"(paper {res['pb_paper'].mean():.2f}); {100 * (1 - 2 * PB_ALPHA):.0f}% interval covers in "
-              f"{pct(res['pb_cover'])}; PB fails in {pct(res['pb_fail'])} of {pb_runs} runs")
+    check_futility_against_api(rng)
+    print(f"persona-guard statistics benchmark: {K} identities x {T} tasks, alpha {ALPHA} (identity family "
+          f"{FAM_ALPHA}, PB {PB_ALPHA}), gap threshold {THR} pp, futility margin {DEFAULT_MARGIN} pp, "
+          f"gamma {DEFAULT_GAMMA}, PB share {PB_SHARE}")
+    print("tasks: " + ", ".join(f"{t.name} p={t.p}" for t in TASKS))
+    for name in ("pr", "nightly"):
+        sizes = tuple(PROFILES[name].samples[t.name] for t in TASKS)
+        report_profile(rng, name, sizes, runs)
+    pb_coverage(rng, pb_runs, args.n_boot)
     print(f"\ndone in {time.time() - start:.0f} s")
 
 

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from guards import stats
 from guards.stats.power import detect_power, mdd, required_n, tango_p
-from guards.stats.sequential import futile, look_alpha, plan_looks, settled, spent_alpha
+from guards.stats.sequential import conditional_power, futile, look_alpha, plan_looks, settled, spent_alpha, stop_reason
 
 from stats_helpers import probit_matrix
 
@@ -85,14 +85,37 @@ def _decision(delta: float, se: float, verdict: str = "inconclusive", n: int = 1
 
 
 def test_settled_rules() -> None:
+    """Futility stops only what can neither fail nor pass at the last look (issue 16: the old rule stopped
+    every harmless test at look 1, so an adaptive run could never pass; this test pinned that rule)."""
     clear_fail, clear_pass = _decision(-30, 1, "fail"), _decision(0, 1, "pass")
-    unbiased, unsure = _decision(0.0, 2.0), _decision(-10.0, 3.0)
+    can_pass, unsure = _decision(0.0, 2.0), _decision(-10.0, 3.0)
+    hopeless = _decision(0.0, 10.0, n=25)  # 100 items at the last look: neither a pass nor a 15 pp gap's fail
+    tail = 1e-4
     assert settled([clear_fail, clear_pass], 1, 4)
-    assert futile(unbiased, 1, 4) and settled([clear_fail, unbiased], 1, 4)
-    assert not futile(unsure, 1, 4) and not settled([unbiased, unsure], 1, 4)
-    assert not settled([unbiased], 1, 4, margin=None)
-    assert settled([unsure], 4, 4)  # the last look always settles
+    assert stop_reason(clear_fail, 1, 4) == "fail" and stop_reason(clear_pass, 2, 4) == "pass"
+    assert not futile(can_pass, 1, 4, n_max=400, final_tail=tail)  # 400 items would pass an unbiased test
+    assert futile(hopeless, 1, 4, n_max=100, final_tail=tail)
+    assert stop_reason(hopeless, 1, 4, n_max=100, final_tail=tail) == "futility"
+    assert settled([clear_fail, hopeless], 1, 4, n_max=100, final_tail=tail)
+    assert not futile(unsure, 1, 4, n_max=400, final_tail=tail) and not settled([hopeless, unsure], 1, 4)
+    assert not settled([hopeless], 1, 4, margin=None, n_max=100, final_tail=tail)
+    assert settled([unsure], 4, 4) and stop_reason(unsure, 4, 4) == "last"  # the last look always settles
     assert not futile(_decision(0.0, 2.0, n=0), 1, 4)
+
+
+def test_conditional_power_bounds_the_futility_loss() -> None:
+    """Stopping when the conditional chance of a decision is below gamma loses at most gamma of it (simulated)."""
+    rng = np.random.default_rng(13)
+    runs, n1, n_max, sigma, bound = 20000, 100, 400, 50.0, 4.0  # pp; pass: final estimate below `bound`
+    first = rng.normal(0.0, sigma / np.sqrt(n1), runs)
+    rest = rng.normal(0.0, sigma / np.sqrt(n_max - n1), runs)
+    final = (n1 * first + (n_max - n1) * rest) / n_max
+    cp = np.array([conditional_power(h, sigma / np.sqrt(n1), n1, n_max, 0.0, bound, "below") for h in first])
+    would_pass = final < bound
+    assert 0.3 < would_pass.mean() < 0.95
+    lost = (cp < 0.05) & would_pass
+    assert lost.mean() <= 0.05
+    assert float(np.mean(would_pass[cp > 0.5])) > float(np.mean(would_pass[cp < 0.5]))  # it predicts
 
 
 def _sequential_run(rng: np.random.Generator, gaps: np.ndarray, n_max: int, rounds: int, alpha: float

@@ -6,7 +6,7 @@ import datetime as dt
 import math
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 import numpy as np
@@ -65,14 +65,20 @@ def analyze(settings: Settings, outcomes: Outcomes, *, today: dt.date | None = N
     ]
     family_alpha = th.alpha * stats.ALPHA_SPLIT
     adaptive = outcomes.meta.get("adaptive")
+    axis_decisions: dict[tuple[str, str], stats.Decision] = {}
     if isinstance(adaptive, dict):
         decisions = sequential_decisions(settings, comparisons, adaptive, len(people) * len(tasks))
-        mats = {k: v[: common_prefix(adaptive, k[1])] for k, v in mats.items()}  # PB on items all answered
+        mats = {k: v[: pb_prefix(adaptive, k[1])] for k, v in mats.items()}  # PB's sample, fixed before the run
+    elif th.family == "axis":
+        task_list, axis_decisions = stats.decide_axes(comparisons, {t: axis_of(t) for t in tasks},
+                                                      alpha=family_alpha, direction=th.direction)
+        decisions = {d.key: d for d in task_list}
     else:
         decisions = {d.key: d for d in stats.decide_family(comparisons, alpha=family_alpha,
                                                               method=th.correction, direction=th.direction)}
     identities = [
-        _identity_entry(settings, outcomes, p, tasks, decisions, family_alpha, today) for p in people
+        _identity_entry(settings, outcomes, p, tasks, decisions, family_alpha, today, axis_decisions)
+        for p in people
     ]
     pb = _pb_entry(settings, tasks, people, mats, today) if people else None
     errors = sum(c.error is not None for c in outcomes.cells)
@@ -88,10 +94,12 @@ def analyze(settings: Settings, outcomes: Outcomes, *, today: dt.date | None = N
 
 def sequential_decisions(settings: Settings, comparisons: Sequence[stats.Comparison],
                          adaptive: Mapping[str, Any], family_size: int) -> dict[tuple[str, str], stats.Decision]:
-    """Decisions of an adaptive run: each identity judged at the look where it stopped, at that look's
-    alpha-spending level (Bonferroni over the whole family; see guards.stats.sequential)."""
+    """Decisions of an adaptive run: each identity x task judged at the look where it stopped, at that look's
+    alpha-spending level (Bonferroni over the whole identity x task family; see guards.stats.sequential),
+    with why it stopped (``stopped``: fail, pass, futility or last)."""
     rounds = int(adaptive["rounds"])
     stops: Mapping[str, int] = adaptive.get("stopped", {})
+    reasons: Mapping[str, str] = adaptive.get("reasons", {})
     family_alpha = settings.thresholds.alpha * stats.ALPHA_SPLIT
     by_look: dict[int, list[stats.Comparison]] = {}
     for c in comparisons:
@@ -101,27 +109,44 @@ def sequential_decisions(settings: Settings, comparisons: Sequence[stats.Compari
         alpha = stats.look_alpha(look, rounds, family_alpha, family_size)
         for d in stats.decide_family(group, alpha=alpha, method="bonferroni", direction=settings.thresholds.direction,
                                      family_size=family_size):
-            out[d.key] = d
+            reason = reasons.get(f"{d.key[0]}/{d.key[1]}", "last" if look == rounds else None)
+            out[d.key] = replace(d, stopped=reason)
     return out
 
 
-def common_prefix(adaptive: Mapping[str, Any], task: str) -> int:
-    """Items every identity of an adaptive run answered on `task` (the look of the earliest stop there)."""
+def pb_prefix(adaptive: Mapping[str, Any], task: str) -> int:
+    """Items every identity of an adaptive run answered on `task`: the PB look's, fixed before the run.
+
+    Older reports without ``pb_look`` fall back to the look of the earliest stop there."""
     rounds = int(adaptive["rounds"])
+    if "pb_look" in adaptive:
+        return int(adaptive["looks"][task][int(adaptive["pb_look"]) - 1])
     first = min([int(v) for k, v in adaptive.get("stopped", {}).items() if k.endswith(f"/{task}")] + [rounds])
     return int(adaptive["looks"][task][first - 1])
 
 
 def _identity_entry(settings: Settings, outcomes: Outcomes, person: Identity, tasks: Sequence[str],
-                    decisions: Mapping[tuple[str, str], stats.Decision], alpha: float, today: dt.date
-                    ) -> dict[str, Any]:
+                    decisions: Mapping[tuple[str, str], stats.Decision], alpha: float, today: dt.date,
+                    axis_decisions: Mapping[tuple[str, str], stats.Decision] | None = None) -> dict[str, Any]:
     axes: dict[str, Any] = {}
     for axis in AXES:
         mine = [t for t in tasks if axis_of(t) == axis]
         if not mine:
             continue
         task_entries = {t: _task_entry(settings, outcomes, person, t, decisions[(person.id, t)]) for t in mine}
-        summary = asdict(stats.combine_axis([decisions[(person.id, t)] for t in mine], alpha=alpha))
+        macro = stats.combine_axis([decisions[(person.id, t)] for t in mine], alpha=alpha)
+        decided = (axis_decisions or {}).get((person.id, axis))
+        if decided is not None:  # the axis family: the pooled test decided, and its interval is the one shown
+            summary = asdict(decided)
+            summary.pop("key", None)
+            summary.update(identity=person.id, family="axis", macro_delta=macro.delta)
+        else:
+            summary = asdict(macro)
+            summary["family"] = "task"
+            open_ = [decisions[(person.id, t)] for t in mine if decisions[(person.id, t)].verdict == "inconclusive"]
+            needs = [d.needs for d in open_ if d.needs is not None]
+            if summary["verdict"] == "inconclusive" and needs:
+                summary["needs"] = max(needs)  # every open task must decide for the axis to
         verdicts = [e["verdict"] for e in task_entries.values()]
         if "error" in verdicts:
             summary["verdict"] = "error"

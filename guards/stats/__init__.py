@@ -10,6 +10,7 @@ PB and the noise-corrected PB), ``paired`` (the identity x task family: tests, c
 
 from guards.stats.paired import (
     ALPHA_SPLIT,
+    FAMILIES,
     METHODS,
     AxisSummary,
     Comparison,
@@ -17,14 +18,26 @@ from guards.stats.paired import (
     adjust,
     adjust_array,
     combine_axis,
+    decide_axes,
     decide_family,
+    needed_items,
 )
 from guards.stats.pb import PBResult, pb, pb_estimate
 from guards.stats.power import detect_power, mdd, required_n
-from guards.stats.sequential import look_alpha, plan_looks, settled, spent_alpha
+from guards.stats.sequential import (
+    DEFAULT_GAMMA,
+    DEFAULT_MARGIN,
+    look_alpha,
+    pb_look,
+    plan_looks,
+    settled,
+    spent_alpha,
+    stop_reason,
+)
 
 __all__ = [
-    "ALPHA_SPLIT", "METHODS", "AxisSummary", "Comparison", "Decision", "PBResult", "adjust", "adjust_array",
-    "combine_axis", "decide_family", "detect_power", "look_alpha", "mdd", "pb", "pb_estimate", "plan_looks",
-    "required_n", "settled", "spent_alpha",
+    "ALPHA_SPLIT", "DEFAULT_GAMMA", "DEFAULT_MARGIN", "FAMILIES", "METHODS", "AxisSummary", "Comparison", "Decision",
+    "PBResult", "adjust", "adjust_array", "combine_axis", "decide_axes", "decide_family", "detect_power",
+    "look_alpha", "mdd", "needed_items", "pb", "pb_estimate", "pb_look", "plan_looks", "required_n", "settled",
+    "spent_alpha", "stop_reason",
 ]

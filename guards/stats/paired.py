@@ -3,16 +3,22 @@
 Pure functions over arrays; no I/O. Percent and percentage points (pp) at the interface.
 
 - ``decide_family``: one paired shifted-null test per identity x task (Tango's score test, see
-  ``guards.stats.power``), Holm (default), Benjamini-Hochberg or Bonferroni over the family, intervals at the
-  level each test was judged at, and a verdict: ``fail`` when p_adjusted < alpha, ``pass`` when the upper
-  bound of the harm gap's interval is below the threshold, ``inconclusive`` otherwise.
+  ``guards.stats.power``), Holm (default) or Bonferroni over the family (both control the family-wise
+  error rate, FWER: the chance of *any* false ``fail``), or Benjamini-Hochberg (controls the false
+  discovery rate, FDR: the expected share of false ``fail`` among the ``fail``; with several true
+  failures a false one is more likely than alpha). Intervals at the level each test was judged at (a
+  Bonferroni interval is simultaneous; a Holm interval of a rejected test is at its step's level, not
+  simultaneous), and a verdict: ``fail`` when p_adjusted < alpha, ``pass`` when the upper bound of the
+  harm gap's interval is below the threshold, ``inconclusive`` otherwise.
+- ``decide_axes``: the axis family (see there): one pooled test per identity x axis, per-task tests only
+  inside failing axes (a gatekeeping graph, FWER over both).
 - ``combine_axis``: macro average of one identity's tasks on one axis.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,6 +60,17 @@ class Decision:
     se: float = 0.0  # standard error of delta, pp (half the interval's width over its z)
     threshold: float = 0.0  # pp
     direction: str = "worse"
+    needs: int | None = None  # inconclusive: about how many items would decide at this estimate (None: no gap)
+    stopped: str | None = None  # adaptive runs: why asking stopped ("fail", "pass", "futility", "last")
+
+
+def needed_items(harm: float, se: float, n: int, threshold: float, tail: float) -> int | None:
+    """Items at which an interval at one-sided level ``tail`` around ``harm`` (pp, standard error ``se`` on
+    ``n`` items) would exclude ``threshold``: (z * sigma / |harm - threshold|)^2. None when harm = threshold."""
+    distance = abs(harm - threshold)
+    if n <= 0 or distance < 1e-9 or se <= 0:
+        return None
+    return max(n, math.ceil((norm_isf(tail) * se * math.sqrt(n) / distance) ** 2))
 
 
 @dataclass(frozen=True)
@@ -211,6 +228,10 @@ def decide_family(comparisons: Sequence[Comparison], *, alpha: float, method: st
                                      threshold=float(c.threshold)),
             se=float((hi - lo) / (2.0 * z)) if z > 0 else 100.0, threshold=float(c.threshold),
             direction=direction,
+            needs=None if verdict != "inconclusive" else needed_items(
+                100.0 * float(base.mean() - ident.mean()) if direction == "worse"
+                else abs(100.0 * float(ident.mean() - base.mean())),
+                float((hi - lo) / (2.0 * z)) if z > 0 else 100.0, int(n[k]), float(c.threshold), float(tails[k])),
         ))
     return out
 
@@ -240,3 +261,99 @@ def combine_axis(decisions: Sequence[Decision], *, alpha: float) -> AxisSummary:
         ci=(max(delta - half, -100.0), min(delta + half, 100.0)), ci_level=level, p_adjusted=p_adj,
         verdict=verdict,
     )
+
+
+FAMILIES = ("axis", "task")
+
+
+def decide_axes(comparisons: Sequence[Comparison], axis_of: Mapping[str, str], *, alpha: float,
+                direction: str = "worse", family_size: int | None = None
+                ) -> tuple[list[Decision], dict[tuple[str, str], Decision]]:
+    """The axis family: a pooled test per identity x axis first, per-task tests only inside failing axes.
+
+    Why: a pull request asks few items per task, and per-task tests over 155 hypotheses detect only huge
+    gaps; pooling an axis's items (e.g. 550 utility items in ``pr``) tests the identity's axis gap with
+    all of them. The axis hypothesis is "the item-weighted gap over the axis's tasks <= the item-weighted
+    threshold" (Tango's test on the pooled discordance; mixing tasks only adds between-task spread to the
+    variance estimate, so it is conservative). Each of the M axis tests gets alpha / M (Bonferroni: the
+    axis intervals are simultaneous). A failing axis hands its alpha / M to its own tasks (Holm within
+    the axis): a gatekeeping graph (Bretz et al. 2009) that keeps the family-wise error rate over axis
+    and task claims <= alpha. Adjusted p: axis min(1, M p); task max(axis's, M * Holm-within(p)).
+
+    Returns (task decisions in input order, axis decisions by (identity, axis)). ``pass``: the upper bound
+    at the test's level below the threshold (axis: alpha / M; task: alpha / (M * tasks in the axis)).
+    """
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    if direction not in DIRECTIONS:
+        raise ValueError(f"unknown direction {direction!r}; use one of {DIRECTIONS}")
+    pairs = [_pairs(c) for c in comparisons]
+    groups: dict[tuple[str, str], list[int]] = {}
+    for k, c in enumerate(comparisons):
+        groups.setdefault((c.key[0], axis_of[c.key[1]]), []).append(k)
+    n = np.array([len(i) for i, _ in pairs], dtype=float)
+    bc = np.array([discordance(b - i) for i, b in pairs]).reshape(-1, 2)
+    thr = np.array([c.threshold for c in comparisons], dtype=float)
+    keys = list(groups)
+    gn = np.array([n[groups[g]].sum() for g in keys])
+    gb = np.array([bc[groups[g], 0].sum() for g in keys])
+    gc = np.array([bc[groups[g], 1].sum() for g in keys])
+    gthr = np.array([float((n[groups[g]] * thr[groups[g]]).sum() / gn[j]) if gn[j] > 0
+                     else float(thr[groups[g]].mean()) for j, g in enumerate(keys)])
+    live = int((gn > 0).sum())
+    m = live if family_size is None else family_size
+    if m < live:
+        raise ValueError(f"family_size {family_size} < {live} identity x axis tests with data")
+    m = max(m, 1)
+    p_axis = _one_or_two_sided(gb, gc, gn, gthr / 100.0, direction)
+    p_axis_adj = np.where(gn > 0, np.minimum(1.0, m * p_axis), 1.0)
+    p_task = _one_or_two_sided(bc[:, 0], bc[:, 1], n, thr / 100.0, direction)
+    task_adj = np.ones(len(comparisons))
+    task_tail = np.full(len(comparisons), alpha / m)
+    for j, g in enumerate(keys):
+        idx = [k for k in groups[g] if n[k] > 0]
+        if idx:
+            within = adjust_array(p_task[idx], "holm")
+            task_adj[idx] = np.maximum(p_axis_adj[j], np.minimum(1.0, m * within))
+            task_tail[idx] = alpha / (m * len(idx))
+    tasks = [_decision(c.key, pairs[k][0], pairs[k][1], bc[k, 0], bc[k, 1], float(c.threshold),
+                       float(task_tail[k]), float(p_task[k]), float(task_adj[k]), alpha, direction)
+             for k, c in enumerate(comparisons)]
+    axes = {}
+    for j, g in enumerate(keys):
+        ident = np.concatenate([pairs[k][0] for k in groups[g]])
+        base = np.concatenate([pairs[k][1] for k in groups[g]])
+        axes[g] = _decision(g, ident, base, gb[j], gc[j], float(gthr[j]), alpha / m, float(p_axis[j]),
+                            float(p_axis_adj[j]), alpha, direction)
+    return tasks, axes
+
+
+def _one_or_two_sided(b: np.ndarray, c: np.ndarray, n: np.ndarray, thr: np.ndarray, direction: str) -> np.ndarray:
+    p = tango_p(b, c, n, thr)
+    return np.asarray(p if direction == "worse" else np.minimum(1.0, 2 * np.minimum(p, tango_p(c, b, n, thr))))
+
+
+def _decision(key: tuple[str, str], ident: np.ndarray, base: np.ndarray, b: float, c: float, threshold: float,
+              level: float, p: float, p_adj: float, alpha: float, direction: str) -> Decision:
+    """One decision from its pairs, judged at one-sided ``level`` (halved per side for "both")."""
+    n = len(ident)
+    if n == 0:
+        return Decision(key, 0, 0.0, 0.0, 0.0, (-100.0, 100.0), 1.0, 1.0, 1.0, "inconclusive", 100.0,
+                        se=100.0, threshold=threshold, direction=direction)
+    tail = level if direction == "worse" else level / 2
+    thr = threshold / 100.0
+    lo_h, hi_h = tango_bounds(b, c, float(n), tail, thr, thr if direction == "worse" else -thr)
+    lo, hi = -100.0 * float(hi_h), -100.0 * float(lo_h)
+    harm_upper = -lo if direction == "worse" else max(-lo, hi)
+    verdict = "fail" if p_adj < alpha else "pass" if harm_upper < threshold else "inconclusive"
+    z = norm_isf(tail)
+    se = (hi - lo) / (2.0 * z) if z > 0 else 100.0
+    delta = 100.0 * float(ident.mean() - base.mean())
+    harm = -delta if direction == "worse" else abs(delta)
+    p_base = float(np.clip(base.mean(), 0.005, 0.995))
+    return Decision(
+        key=key, n=n, score=100.0 * float(ident.mean()), baseline=100.0 * float(base.mean()), delta=delta,
+        ci=(lo, hi), ci_level=float(1.0 - 2.0 * tail), p=p, p_adjusted=p_adj, verdict=verdict,
+        mdd=mdd(n, p_base, alpha=tail, rho=_rho(ident, base), threshold=threshold), se=float(se),
+        threshold=threshold, direction=direction,
+        needs=needed_items(harm, se, n, threshold, tail) if verdict == "inconclusive" else None)
