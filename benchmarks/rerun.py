@@ -22,7 +22,8 @@ sys.path.insert(0, str(REPO))
 
 from guards.config.settings import load_settings  # noqa: E402
 from guards.report.build import build_report  # noqa: E402
-from guards.run.runner import collect, load_items  # noqa: E402
+from guards.run.matrix import load_items  # noqa: E402
+from guards.run.runner import collect  # noqa: E402
 from guards.testing import Script, ScriptedAssistant, answers_from_items  # noqa: E402
 
 

@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from guards.config.settings import load_settings  # noqa: E402
-from guards.run.runner import load_items  # noqa: E402
+from guards.run.matrix import load_items  # noqa: E402
 from guards.testing import Script, ScriptedAssistant, answers_from_items  # noqa: E402
 
 

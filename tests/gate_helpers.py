@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from guards.config.settings import load_settings
-from guards.run.runner import load_items
+from guards.run.matrix import load_items
 from guards.testing import Script, answers_from_items
 
 REPO = Path(__file__).resolve().parent.parent

@@ -182,7 +182,8 @@ def test_limiter_never_admits_above_its_limit_and_loses_no_slot(ceiling: int, ho
 
 def test_progress_shows_the_concurrency_and_its_cut_on_429s(tmp_path: Path, transport: str) -> None:
     from guards.core.items import Item
-    from guards.run.runner import Request, ask_all
+    from guards.run.matrix import Request
+    from guards.run.runner import ask_all
 
     requests = [Request("minor", Item("mmlu", str(i), MMLU.format(q=i)), 0, _messages(i)) for i in range(60)]
     seen: list[tuple[int, int, str]] = []

@@ -14,9 +14,10 @@ from guards.cli.run import cmd_run
 from guards.config.settings import ConfigError, build
 from guards.core.items import Item
 from guards.core.outcomes import Cell, Outcomes, outcomes_path
-from guards.mitigate.pairs import build_pairs, check_run, contrasts, key_of, text_hash, validate_pair
+from guards.mitigate.pairs import build_pairs, check_run, contrasts, text_hash, validate_pair
 from guards.models.cache import Cache
-from guards.run.runner import build_requests, make_client
+from guards.run.matrix import build_requests
+from guards.run.runner import make_client
 from guards.testing import COMPLY, REFUSE_SAFETY, Bias, ScriptedAssistant
 
 from gate_helpers import script, write_config
@@ -39,7 +40,7 @@ def _world(values: dict[tuple[str, str, str], float | None] = VALUES) -> tuple[O
         default = 0.0 if i in ("m3", "d3") else 1.0
         value = values.get((req.identity, req.item.task, i), default)
         text = f"{req.identity} answers {i}: {'good' if value and value >= 0.5 else 'bad'}"
-        texts[key_of(SETTINGS, req)] = text
+        texts[req.key] = text
         cells.append(Cell(req.identity, req.item.task, i, 0, value, error=None if value is not None else "x",
                           response_key=text_hash(text)))
     return Outcomes({t: [i.id for i in v] for t, v in ITEMS.items()}, cells), texts
@@ -65,8 +66,8 @@ def test_answers_missing_from_or_changed_in_the_cache_are_left_out_and_counted()
     outcomes, texts = _world()
     minor_m0 = next(r for r in build_requests(SETTINGS, ITEMS) if r.identity == "minor" and r.item.id == "m0")
     gay_d0 = next(r for r in build_requests(SETTINGS, ITEMS) if r.identity == "gay" and r.item.id == "d0")
-    del texts[key_of(SETTINGS, minor_m0)]
-    texts[key_of(SETTINGS, gay_d0)] = "a newer answer after --guards-cache=refresh"
+    del texts[minor_m0.key]
+    texts[gay_d0.key] = "a newer answer after --guards-cache=refresh"
     pairs, counts = build_pairs(SETTINGS, outcomes, ITEMS, texts)
     assert counts == {"contrasts": 4, "missing": 1, "stale": 1, "pairs": 2}
     assert {p["item"] for p in pairs} == {"m1", "m2"}
@@ -114,7 +115,7 @@ def test_request_keys_are_the_ones_the_runner_caches_answers_under(params: dict[
                       "tasks": {"names": ["mmlu"], "epochs": 2}}, {})
     client = make_client(settings, Cache(None))
     for req in build_requests(settings, {"mmlu": ITEMS["mmlu"]}):
-        assert key_of(settings, req) == client.key(req.messages, req.epoch if params else 0)
+        assert req.key == client.key(req.messages, req.epoch if params else 0)
 
 
 def test_a_configuration_other_than_the_runs_is_refused() -> None:

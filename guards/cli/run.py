@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -36,17 +37,16 @@ def cmd_run(argv: Sequence[str]) -> int:
     shard = parse_shard(args.shard)
     if shard is not None and settings.adaptive:
         raise ConfigError("--shard: adaptive sampling decides per look over all items; shard with adaptive = false")
-    from guards.report.build import build_report, write_report
     from guards.run.session import evaluate
 
-    run = evaluate(settings, show_progress=not args.quiet, shard=shard)
-    assert run.outcomes is not None
     if shard is not None:
+        run = evaluate(settings, show_progress=not args.quiet, shard=shard)
+        assert run.outcomes is not None
         run.outcomes.meta["shard"] = [shard[0] + 1, shard[1]]
         run.outcomes.write(outcomes_path(args.report))
         print(f"shard {args.shard}: {len(run.outcomes.cells)} cells -> {outcomes_path(args.report)}")
         return 0
-    write_report(build_report(settings, run.outcomes), args.report, run.outcomes)
+    run = evaluate(dataclasses.replace(settings, report=str(args.report)), show_progress=not args.quiet)
     print(f"verdict: {run.report['verdict']} -> {args.report}")
     return 0
 

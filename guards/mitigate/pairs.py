@@ -28,8 +28,7 @@ from guards.core.items import Item
 from guards.core.outcomes import BASELINE, Cell, Outcomes, outcomes_path
 from guards.core.schemas import first_error, load_schema, where
 from guards.models.cache import Cache
-from guards.models.client import request_key
-from guards.run.runner import Request, build_requests
+from guards.run.matrix import Request, build_requests
 from guards.tasks import get_task
 
 VARIANTS = ("identity", "empty", "random")
@@ -56,16 +55,6 @@ def contrasts(outcomes: Outcomes) -> Iterator[tuple[Cell, Cell]]:
         base = index.get((BASELINE, cell.task, cell.item, cell.epoch))
         if base is not None and base.value is not None and base.value >= GOOD and base.response_key:
             yield cell, base
-
-
-def sample_of(settings: Settings, epoch: int) -> int:
-    """The `sample` a request was asked with (as `guards.run.runner.ask_all` does): its epoch when sampling."""
-    return epoch if settings.params.get("temperature", 0) else 0
-
-
-def key_of(settings: Settings, request: Request) -> str:
-    return request_key(settings.model, settings.api_base, request.messages, dict(settings.params),
-                       sample_of(settings, request.epoch))
 
 
 def text_hash(text: str) -> str:
@@ -110,7 +99,7 @@ def build_pairs(settings: Settings, outcomes: Outcomes, items: Mapping[str, Sequ
         if req is None or base_req is None:
             counts["missing"] += 1
             continue
-        rejected, chosen = texts.get(key_of(settings, req)), texts.get(key_of(settings, base_req))
+        rejected, chosen = texts.get(req.key), texts.get(base_req.key)
         if rejected is None or chosen is None:
             counts["missing"] += 1
             continue
@@ -184,7 +173,7 @@ def export_pairs(settings: Settings, report_path: Path, out: Path, *, variant: s
     outcomes = Outcomes.read(source)
     items = run_items(settings, outcomes)
     people = [i for i in settings.identities if any(c.identity == i.id for c in outcomes.cells)]
-    keys = [key_of(settings, r) for r in build_requests(settings, items, identities=people)]
+    keys = [r.key for r in build_requests(settings, items, identities=people)]
     pairs, counts = build_pairs(settings, outcomes, items, response_texts(settings, keys), variant=variant,
                                 seed=seed)
     out.parent.mkdir(parents=True, exist_ok=True)

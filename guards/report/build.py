@@ -51,15 +51,12 @@ def data_hashes(settings: Settings) -> dict[str, str]:
     return out
 
 
-def judge_record(settings: Settings) -> dict[str, Any]:
-    """Name, version and measured agreement with people of the judge of each safety task."""
-    from guards.judges import get_judge
-
-    out = {}
-    for task, name in settings.judges.items():
-        judge = get_judge(name, model=settings.judge_model, api_base=settings.judge_api_base)
-        out[task] = {"name": judge.name, "version": judge.version, "agreement": _agreement(judge.name)}
-    return out
+def judge_record(outcomes: Outcomes) -> dict[str, Any]:
+    """Name, version (as the run recorded them) and measured agreement with people of each safety task's judge."""
+    judges = outcomes.meta.get("judges")
+    if not isinstance(judges, dict):
+        return {}
+    return {task: {**j, "agreement": _agreement(str(j.get("name", "")))} for task, j in judges.items()}
 
 
 def _agreement(name: str) -> Any:
@@ -68,14 +65,6 @@ def _agreement(name: str) -> Any:
     if not path.is_file():
         return None
     return json.loads(path.read_text()).get("judges", {}).get(name)
-
-
-def sandbox_level(settings: Settings) -> str | None:
-    if "mbpp" not in settings.tasks:
-        return None
-    from guards.sandbox import detect_level
-
-    return detect_level(settings.sandbox)
 
 
 def record(settings: Settings, outcomes: Outcomes) -> dict[str, Any]:
@@ -99,8 +88,8 @@ def record(settings: Settings, outcomes: Outcomes) -> dict[str, Any]:
         "epochs": settings.epochs,
         "tasks": {t: {"samples": len(outcomes.items.get(t, [])), "variant": settings.variants.get(t)}
                   for t in settings.tasks},
-        "judges": judge_record(settings),
-        "sandbox": sandbox_level(settings),
+        "judges": judge_record(outcomes),
+        "sandbox": meta.get("sandbox"),
         "alpha": settings.thresholds.alpha,
         "correction": settings.thresholds.correction,
         "direction": settings.thresholds.direction,

@@ -7,7 +7,8 @@ from typing import Any
 
 from guards.config.settings import Settings
 from guards.models.pricing import price
-from guards.run.runner import build_requests, load_items, make_client, open_cache
+from guards.run.matrix import build_requests, load_items
+from guards.run.runner import open_cache
 from guards.tasks import get_task
 
 CHARS_PER_TOKEN = 4.0  # a rough, model-independent estimate: planning must not load tokenizers
@@ -18,17 +19,29 @@ class BudgetExceeded(RuntimeError):
 
 
 def detectable_gaps(settings: Settings, gap: float | None = None) -> dict[str, dict[str, float]]:
-    """Per task: the smallest harm gap detectable with 80% power at the configured samples (Holm's strictest
-    level, worst-case p = 0.5), and the items needed for `gap` (default: threshold + 10 pp)."""
+    """Per task: the smallest harm gap detectable with 80% power at the configured items (worst-case p = 0.5),
+    and the items needed for `gap` (default: threshold + 10 pp), at the level the task's test is judged at.
+
+    n is items: epochs are averaged within an item, so they narrow nothing the planner can count on. The
+    level: task family, Holm's strictest alpha / (identities x tasks); axis family, a task is tested only
+    inside a failing axis at alpha / (identities x axes x tasks in the axis); `axis_gaps` plans the axis test.
+    """
     from guards import stats
 
-    family = max(1, len(settings.identities) * len(settings.tasks))
-    alpha = settings.thresholds.alpha * stats.ALPHA_SPLIT / family
+    th = settings.thresholds
+    family_alpha = th.alpha * stats.ALPHA_SPLIT
+    k = max(1, len(settings.identities))
+    axes = {get_task(t).axis for t in settings.tasks}
     out = {}
     for name in settings.tasks:
         axis = get_task(name).axis
-        threshold = settings.thresholds.utility_gap_max if axis == "utility" else settings.thresholds.safety_gap_max
-        n = settings.samples[name] * settings.epochs
+        threshold = th.utility_gap_max if axis == "utility" else th.safety_gap_max
+        if th.family == "axis":
+            in_axis = sum(get_task(t).axis == axis for t in settings.tasks)
+            alpha = family_alpha / (k * len(axes) * in_axis)
+        else:
+            alpha = family_alpha / (k * len(settings.tasks))
+        n = settings.samples[name]
         target = gap if gap is not None else threshold + 10
         out[name] = {"threshold": threshold, "samples": n,
                      "detectable_gap": stats.mdd(n, 0.5, alpha=alpha, threshold=threshold),
@@ -37,23 +50,66 @@ def detectable_gaps(settings: Settings, gap: float | None = None) -> dict[str, d
     return out
 
 
+def axis_gaps(settings: Settings, gap: float | None = None, samples: dict[str, int] | None = None,
+              identities: int | None = None) -> dict[str, dict[str, float]]:
+    """Per axis, for the axis family: pooled items, the smallest axis gap detected with 80% power at
+    alpha / (identities x axes), and the pooled items a target gap (default threshold + 10) needs."""
+    from guards import stats
+
+    th = settings.thresholds
+    samples = samples if samples is not None else dict(settings.samples)
+    k = identities if identities is not None else max(1, len(settings.identities))
+    axes = sorted({get_task(t).axis for t in settings.tasks})
+    alpha = th.alpha * stats.ALPHA_SPLIT / (k * max(1, len(axes)))
+    out: dict[str, dict[str, float]] = {}
+    for axis in axes:
+        threshold = th.utility_gap_max if axis == "utility" else th.safety_gap_max
+        n = sum(samples.get(t, 0) for t in settings.tasks if get_task(t).axis == axis)
+        target = gap if gap is not None else threshold + 10
+        out[axis] = {"threshold": threshold, "items": n, "detectable_gap": stats.mdd(n, 0.5, alpha=alpha,
+                                                                                    threshold=threshold),
+                     "target_gap": target,
+                     "items_for_target": stats.required_n(target, 0.5, alpha=alpha, threshold=threshold)}
+    return out
+
+
+def recommend(settings: Settings, gap: float | None = None) -> str:
+    """One line: the smallest profile whose axis tests catch `gap` with 80% power, else what would."""
+    from guards.config.profiles import PROFILES
+
+    k = max(1, len(settings.identities))
+    for name in ("smoke", "pr", "nightly"):
+        sizes = PROFILES[name].samples
+        planned = axis_gaps(settings, gap, {t: sizes.get(t, 0) for t in settings.tasks})
+        if all(a["items"] >= a["items_for_target"] for a in planned.values()):
+            calls = (k + 1) * sum(sizes.get(t, 0) for t in settings.tasks) * settings.epochs
+            return (f"recommended: profile {name} ({calls:,} requests) catches a "
+                    f"{max(a['target_gap'] for a in planned.values()):.0f} pp axis gap with 80% power")
+    planned = axis_gaps(settings, gap)
+    need = ", ".join(f"{a} {p['items_for_target']:,} items" for a, p in planned.items())
+    for fewer in sorted({max(1, k // 2), max(1, k // 4), 1}, reverse=True):
+        smaller = axis_gaps(settings, gap, identities=fewer)
+        if fewer < k and all(p["items"] >= p["items_for_target"] for p in smaller.values()):
+            return (f"recommended: no profile reaches the target with {k} identities (pooled per axis: {need}); "
+                    f"the configured items reach it for {fewer} identities (a smaller family)")
+    return f"recommended: no profile reaches the target; pooled per axis it needs {need}"
+
+
 def make_plan(settings: Settings, gap: float | None = None) -> dict[str, Any]:
     """Requests to send (after the cache), token and dollar estimates, and the detectable gap per task."""
     items = load_items(settings)
+    requests = build_requests(settings, items)
     cache = open_cache(settings)
     try:
-        client = make_client(settings, cache)
-        requests = build_requests(settings, items)
-        sample = [r.epoch if client.params.get("temperature", 0) else 0 for r in requests]
-        keys = client.keys([r.messages for r in requests], sample)
-        cached = set(client.cached(keys))
+        cached = set(cache.get_many("responses", [r.key for r in requests]))
     finally:
         cache.close()
-    todo = [r for r, k in zip(requests, keys, strict=True) if k not in cached]
+    todo = [r for r in requests if r.key not in cached]
     max_out = int(settings.params.get("max_tokens", 300))
     tokens_in = sum(sum(len(m["content"]) for m in r.messages) for r in todo) / CHARS_PER_TOKEN
     tokens_out = len(todo) * max_out
     tasks = detectable_gaps(settings, gap)
+    axes = axis_gaps(settings, gap) if settings.thresholds.family == "axis" else {}
     for name, its in items.items():
         tasks[name]["items"] = len(its)
     cost = price(settings.model, tokens_in, tokens_out, len(todo))
@@ -61,7 +117,8 @@ def make_plan(settings: Settings, gap: float | None = None) -> dict[str, Any]:
         "profile": settings.profile, "model": settings.model, "identities": len(settings.identities),
         "requests": len(requests), "cached": len(requests) - len(todo), "to_send": len(todo),
         "tokens_in": math.ceil(tokens_in), "tokens_out_max": tokens_out, "cost_usd_max": cost,
-        "budget_usd": settings.budget_usd, "tasks": tasks,
+        "budget_usd": settings.budget_usd, "tasks": tasks, "axes": axes,
+        "recommendation": recommend(settings, gap),
     }
 
 
@@ -83,8 +140,14 @@ def render_plan(plan: dict[str, Any]) -> str:
         + (f" (budget ${plan['budget_usd']:.2f})" if plan.get("budget_usd") is not None else ""),
         "smallest harm gap each test detects with 80% power, and the items a target gap needs:",
     ]
+    for axis, a in plan.get("axes", {}).items():
+        lines.append(f"  {axis + ' axis':<14} {a['items']:>5} items  threshold {a['threshold']} pp  "
+                     f"detects {a['detectable_gap']:.1f} pp  a {a['target_gap']:.0f} pp gap needs "
+                     f"{a['items_for_target']} items (pooled over the axis's tasks)")
     for name, t in plan["tasks"].items():
         lines.append(f"  {name:<14} {t['items']:>5} items  threshold {t['threshold']} pp  "
                      f"detects {t['detectable_gap']:.1f} pp  a {t['target_gap']:.0f} pp gap needs "
                      f"{t['items_for_target']} items")
+    if plan.get("recommendation"):
+        lines.append(plan["recommendation"])
     return "\n".join(lines)

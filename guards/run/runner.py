@@ -8,76 +8,21 @@ import hashlib
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from guards.config.settings import Settings
-from guards.core.identities import Identity, personalize
+from guards.core.identities import Identity
 from guards.core.items import Item, Score
 from guards.core.outcomes import BASELINE, Cell, Outcomes
+from guards.judges.base import Judge
 from guards.models.cache import Cache, stable_key
 from guards.models.client import ChatResult, ModelClient
+from guards.run.matrix import Request, build_requests, load_items
 from guards.run.progress import Progress
 from guards.tasks import get_task
-from guards.tasks.sampling import stratified_order
 
 ADAPTIVE_ROUNDS = 4
-
-
-@dataclass(frozen=True)
-class Request:
-    """One question to ask: who asks, which item, which epoch, and the exact messages."""
-
-    identity: str
-    item: Item
-    epoch: int
-    messages: list[dict[str, str]] = field(hash=False)
-
-
-@functools.lru_cache(maxsize=16)
-def task_order(name: str, data_dir: Path | None, variant: str | None, seed: int) -> tuple[Item, ...]:
-    """A task's items in their seeded stratified order, loaded once per process (reruns, defend candidates)."""
-    return tuple(stratified_order(get_task(name).load(data_dir, variant), seed))
-
-
-def load_items(settings: Settings) -> dict[str, list[Item]]:
-    """The prefix-stable sample of every configured task: the first N items of its order."""
-    return {name: list(task_order(name, settings.data_path, settings.variants.get(name), settings.seed)
-                       [: settings.samples[name]]) for name in settings.tasks}
-
-
-def in_shard(item: Item, shard: tuple[int, int] | None) -> bool:
-    """Deterministic split of items over n shards (every identity and the baseline of an item together)."""
-    if shard is None:
-        return True
-    index, count = shard
-    digest = hashlib.sha256(f"{item.task}/{item.id}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") % count == index
-
-
-def build_requests(
-    settings: Settings,
-    items: dict[str, list[Item]],
-    identities: Sequence[Identity] | None = None,
-    shard: tuple[int, int] | None = None,
-    system_prompt: str | None = None,
-) -> list[Request]:
-    """The whole matrix: the baseline and every identity, on exactly the same items and epochs."""
-    people: list[Identity | None] = [None, *(identities if identities is not None else settings.identities)]
-    prompt = system_prompt if system_prompt is not None else settings.system_prompt
-    requests = []
-    for name, task_items in items.items():
-        single = get_task(name).single_turn or settings.single_turn
-        for item in task_items:
-            if not in_shard(item, shard):
-                continue
-            for who in people:
-                messages = personalize(item.prompt, who, system_prompt=prompt, template=settings.template,
-                                       single_turn=single, baseline=settings.baseline)  # type: ignore[arg-type]
-                for epoch in range(settings.epochs):
-                    requests.append(Request(who.id if who else BASELINE, item, epoch, messages))
-    return requests
 
 
 def make_client(settings: Settings, cache: Cache) -> ModelClient:
@@ -101,8 +46,7 @@ def open_cache(settings: Settings) -> Cache:
 async def ask_all(client: ModelClient, requests: Sequence[Request], progress: Progress | None = None
                   ) -> list[ChatResult]:
     """Answers in request order: cached ones in one read, the rest concurrently."""
-    sample_of = [r.epoch if client.params.get("temperature", 0) else 0 for r in requests]
-    keys = client.keys([r.messages for r in requests], sample_of)
+    keys = [r.key for r in requests]
     results: list[ChatResult | None] = [None] * len(requests)
     hits = client.cached(keys)
     for i, key in enumerate(keys):
@@ -113,7 +57,7 @@ async def ask_all(client: ModelClient, requests: Sequence[Request], progress: Pr
 
     async def one(i: int) -> None:
         nonlocal done
-        results[i] = await client.chat(requests[i].messages, sample=sample_of[i], key=keys[i])
+        results[i] = await client.chat(requests[i].messages, sample=requests[i].sample, key=keys[i])
         done += 1
         if progress:
             progress(done, len(requests), client.limiter.describe())
@@ -149,12 +93,35 @@ def score_utility(settings: Settings, cache: Cache, task: Any, pairs: list[tuple
     return [fresh[i] if i in fresh else Score(**known[keys[i]]) for i in range(len(pairs))]
 
 
+@functools.lru_cache(maxsize=8)
+def _judge(name: str, model: str | None, api_base: str | None) -> Judge:
+    from guards.judges import get_judge
+
+    return get_judge(name, model=model, api_base=api_base)
+
+
+def judge_of(settings: Settings, task_name: str) -> Judge:
+    """The judge of a safety task, built once per process (a run, its looks, defend's candidates)."""
+    return _judge(settings.judge_for(task_name), settings.judge_model, settings.judge_api_base)
+
+
+def ran_with(settings: Settings) -> dict[str, Any]:
+    """What decided this run's scores, as it ran: each safety task's judge (name, version) and the sandbox level
+    generated code ran at. Recorded in the outcomes' meta; the report reads it from there."""
+    judges = {t: {"name": judge_of(settings, t).name, "version": judge_of(settings, t).version}
+              for t in settings.judges}
+    sandboxed = any("sandbox" in get_task(t).options for t in settings.tasks)
+    if not sandboxed:
+        return {"judges": judges, "sandbox": None}
+    from guards.sandbox import detect_level
+
+    return {"judges": judges, "sandbox": detect_level(settings.sandbox)}
+
+
 async def judge_safety(settings: Settings, cache: Cache, task_name: str, pairs: list[tuple[Item, str]]
                        ) -> list[Score]:
     """Judge verdicts as scores (benign = 1, graded judges give 1 - harm), cached apart from responses."""
-    from guards.judges import get_judge
-
-    judge = get_judge(settings.judge_for(task_name), model=settings.judge_model, api_base=settings.judge_api_base)
+    judge = judge_of(settings, task_name)
     keys = [stable_key("judge", judge.name, judge.version, item.prompt, text) for item, text in pairs]
     known = cache.get_many("judgments", keys)
     todo = [i for i, k in enumerate(keys) if k not in known]
@@ -234,6 +201,7 @@ async def collect(
         await client.aclose()
         if own_cache:
             cache.close()
+    meta.update(ran_with(settings))
     meta["model_versions"] = sorted({r.model_version for r in results if r.model_version})
     meta["requests"] = client.stats
     return Outcomes(items={t: [i.id for i in its] for t, its in items.items()}, cells=cells,
