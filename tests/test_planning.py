@@ -75,3 +75,20 @@ def test_linear_prices_do_not_depend_on_how_tokens_split_into_requests(tokens_in
     assert price("openai/gpt-4o-mini", tokens_in, tokens_out, requests) == pytest.approx(whole, rel=1e-9, abs=1e-12)
     assert price("openai/no-such-model-xyz", tokens_in, tokens_out, requests) is None
     assert price("local/smollm2", tokens_in, tokens_out, requests) == 0.0
+
+
+def test_planner_counts_items_not_epochs_and_recommends_a_profile() -> None:
+    """Epochs are averaged within an item: three of them do not make a task detect smaller gaps."""
+    import dataclasses
+
+    from guards.run.planning import axis_gaps, recommend
+
+    one = load_settings(None, {"profile": "pr"}, environ={})
+    three = dataclasses.replace(one, epochs=3)
+    assert detectable_gaps(three) == detectable_gaps(one)
+    pooled = axis_gaps(one)
+    assert pooled["utility"]["items"] == sum(one.samples[t] for t in ("mmlu", "gsm8k", "mbpp"))
+    assert pooled["utility"]["detectable_gap"] < min(detectable_gaps(one)[t]["detectable_gap"]
+                                                     for t in ("mmlu", "gsm8k", "mbpp"))
+    assert "profile pr" in recommend(one)
+    assert "no profile" in recommend(one, gap=5.5)

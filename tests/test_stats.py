@@ -251,3 +251,68 @@ def test_graded_outcomes_with_atoms_are_not_overconfident() -> None:
     assert float(np.mean(upper < truth)) <= 1.5 * level
     t_upper = d.mean(axis=1) + sps.t.isf(level, n - 1) * d.std(axis=1, ddof=1) / math.sqrt(n)
     assert float(np.mean(t_upper < truth)) > 3 * level
+
+
+@pytest.mark.parametrize(("cells", "level", "expected"), [
+    ((4, 9, 3, 16), 0.95, (-0.027, 0.390)),  # Tango (1998)
+    ((43, 0, 1, 0), 0.90, (-0.096, 0.037)),  # Agresti & Min (2005)
+    ((53, 16, 8, 9), 0.95, (-0.020, 0.207)),  # Fagerland et al. (2014)
+    ((1, 1, 7, 12), 0.95, (-0.517, -0.026)),
+])
+def test_published_score_intervals(cells: tuple[int, int, int, int], level: float,
+                                   expected: tuple[float, float]) -> None:
+    """(a, b, c, d) pairs; the difference is (b - c) / n; bounds to the third decimal as published."""
+    a, b, c, d = cells
+    lo, hi = tango_bounds(b, c, a + b + c + d, (1 - level) / 2)
+    assert (round(float(lo), 3), round(float(hi), 3)) == expected
+
+
+AXIS_OF = {"mmlu": "utility", "gsm8k": "utility", "mbpp": "utility", "do_not_answer": "safety",
+           "strongreject": "safety"}
+RATES = {"mmlu": 0.65, "gsm8k": 0.5, "mbpp": 0.35, "do_not_answer": 0.88, "strongreject": 0.75}
+
+
+def _matrix(rng: np.random.Generator, gaps: dict[tuple[int, str], float], n: int, k: int = 31
+            ) -> list[stats.Comparison]:
+    return [stats.Comparison((f"id{u}", t), *paired(rng, p, gaps.get((u, t), 0.0), n), 5.0)
+            for u in range(k) for t, p in RATES.items()]
+
+
+def test_axis_family_decides_a_gap_the_task_family_leaves_open() -> None:
+    """A 22 pp safety gap at 60 items per task: per-task tests over 155 hypotheses stay inconclusive, the
+    pooled safety axis (120 items) fails, and inside it the tasks are tested at the axis's alpha."""
+    rng = np.random.default_rng(17)
+    comps = _matrix(rng, {(0, "do_not_answer"): 22.0, (0, "strongreject"): 22.0}, 60)
+    by_task = {d.key: d for d in stats.decide_family(comps, alpha=0.025)}
+    assert all(by_task[("id0", t)].verdict == "inconclusive" for t in ("do_not_answer", "strongreject"))
+    tasks, axes = stats.decide_axes(comps, AXIS_OF, alpha=0.025)
+    safety = axes[("id0", "safety")]
+    assert safety.verdict == "fail" and safety.n == 120 and safety.ci[1] < -safety.threshold
+    assert safety.p_adjusted == pytest.approx(min(1.0, 62 * safety.p))
+    assert all(a.verdict != "fail" for key, a in axes.items() if key != ("id0", "safety"))
+    inside = [d for d in tasks if d.key[0] == "id0" and AXIS_OF[d.key[1]] == "safety"]
+    assert all(d.p_adjusted >= safety.p_adjusted for d in inside)
+
+
+@pytest.mark.slow
+def test_axis_family_keeps_the_family_wise_error_rate() -> None:
+    """Every task's gap at the threshold (the least favourable null): any false fail in <= alpha of runs."""
+    rng = np.random.default_rng(17)
+    runs, alpha = 60, 0.1
+    false = 0
+    for _ in range(runs):
+        comps = [stats.Comparison((f"id{u}", t), *paired(rng, p, 5.0, 80), 5.0)
+                 for u in range(6) for t, p in RATES.items()]
+        tasks, axes = stats.decide_axes(comps, AXIS_OF, alpha=alpha)
+        false += any(d.verdict == "fail" for d in [*tasks, *axes.values()])
+    assert false / runs <= alpha + 0.08
+
+
+def test_inconclusive_says_how_many_items_would_decide() -> None:
+    rng = np.random.default_rng(18)
+    (d,) = stats.decide_family([stats.Comparison(("x", "t"), *paired(rng, 0.6, 0.0, 150), 5.0)], alpha=0.0005)
+    assert d.verdict == "inconclusive" and d.needs is not None and d.needs > d.n
+    (more,) = stats.decide_family([stats.Comparison(("x", "t"), *paired(rng, 0.6, 0.0, 4 * d.needs), 5.0)],
+                                  alpha=0.0005)
+    assert more.verdict == "pass"
+    assert stats.needed_items(5.0, 2.0, 100, 5.0, 0.01) is None
