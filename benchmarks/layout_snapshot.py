@@ -94,7 +94,8 @@ def take(folder: Path, replay: Path | None) -> None:
         cached = folder / "replay"
         shutil.copytree(replay / "cache", folder / "cache-replay")
         cached.mkdir()
-        text = config.read_text().replace(str(folder / "cache"), str(folder / "cache-replay"))
+        # the old run's own config: its api_base is part of every request key
+        text = (replay / "thresholds.toml").read_text().replace(str(replay / "cache"), str(folder / "cache-replay"))
         replay_config = folder / "replay.toml"
         replay_config.write_text(text)
         proc = gate(replay_config, cached, env, "--guards-max-retries=0")
