@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ class ReportError(ValueError):
     """A report that does not match its schema, or cannot be read."""
 
 
-def validate_report(report: dict[str, Any]) -> None:
+def validate_report(report: Mapping[str, Any]) -> None:
     err = first_error(report, "report")
     if err is not None:
         raise ReportError(f"report does not match its schema at {where(err)}: {err.message}")
@@ -99,12 +100,13 @@ def record(settings: Settings, outcomes: Outcomes) -> dict[str, Any]:
 
 
 def build_report(settings: Settings, outcomes: Outcomes) -> dict[str, Any]:
+    """The report (shaped as `guards.report.types.Report`), validated against the shipped schema."""
     report = {"schema_version": 1, "record": record(settings, outcomes), **analyze(settings, outcomes)}
     validate_report(report)
     return report
 
 
-def write_report(report: dict[str, Any], path: Path, outcomes: Outcomes | None = None) -> None:
+def write_report(report: Mapping[str, Any], path: Path, outcomes: Outcomes | None = None) -> None:
     """The JSON report, and the per-item outcomes beside it (what compare, drift and merge read)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
