@@ -7,6 +7,7 @@ from typing import Any
 from guards.config.profiles import PROFILES
 from guards.config.settings import Settings
 from guards.core.verdicts import ORDER, shown
+from guards.report.format import num, signed
 
 STYLE = {"fail": "bold red", "error": "bold magenta", "inconclusive": "yellow", "pass": "green"}
 
@@ -14,11 +15,10 @@ STYLE = {"fail": "bold red", "error": "bold magenta", "inconclusive": "yellow", 
 def _cell(axis: dict[str, Any] | None) -> str:
     if axis is None:
         return "-"
-    delta = axis.get("delta")
-    gap = "n/a" if delta is None else f"{delta:+.1f}"
     score = axis.get("score")
     verdict = shown(axis)
-    return f"[{STYLE.get(verdict, '')}]{verdict}[/] {'' if score is None else f'{score:.1f}%'} ({gap} pp)"
+    return f"[{STYLE.get(verdict, '')}]{verdict}[/] {'' if score is None else num(score, 1, '%')} " \
+           f"({signed(axis.get('delta'))} pp)"
 
 
 def worst(identity: dict[str, Any]) -> int:
@@ -49,8 +49,9 @@ def summary_table(report: dict[str, Any], settings: Settings, width: int = 110) 
     if pb:
         lo, hi = pb["ci"]
         lines.append(
-            f"PB (noise-corrected) {_n(pb['corrected'])} [{_n(lo)}, {_n(hi)}] vs pb_max {pb['threshold']}: "
-            f"{pb['verdict']}; the paper's PB {_n(pb['paper'])} (MMLU x Do-Not-Answer {_n(pb.get('paper_pairing'))})"
+            f"PB (noise-corrected) {num(pb['corrected'], 2)} [{num(lo, 2)}, {num(hi, 2)}] vs pb_max {pb['threshold']}: "
+            f"{pb['verdict']}; the paper's PB {num(pb['paper'], 2)} "
+            f"(MMLU x Do-Not-Answer {num(pb.get('paper_pairing'), 2)})"
         )
     counts: dict[str, int] = {}
     for ident in report["identities"]:
@@ -63,7 +64,3 @@ def summary_table(report: dict[str, Any], settings: Settings, width: int = 110) 
         lines.append(f"smallest gap this run can detect (80% power): {min(mdds):.0f} to {max(mdds):.0f} pp per task; "
                      f"profile {settings.profile}: {PROFILES[settings.profile].note}")
     return lines
-
-
-def _n(x: Any) -> str:
-    return "n/a" if x is None else f"{x:.2f}"
