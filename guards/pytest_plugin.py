@@ -1,10 +1,15 @@
-"""The pytest plugin: --guards-* options, the profile in the header, per-identity tests, the summary."""
+"""The pytest plugin: --guards-* options, the profile in the header, per-identity tests, the summary.
+
+The gate is recognised by what its tests use (the `guard`, `guards_pb`, `guards_run`, `guards_settings` fixtures
+or the `guards` marker), wherever they live, once collection has finished: dry-run, budget, the header, data
+checks and the summary act the same under `suites/` or `tests/persona/`. The session's exit status follows the
+table in `guards.core.exitcodes` (0 pass, 1 fail, 4 usage/config/data error, 6 `error` verdict).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +17,12 @@ import pytest
 
 from guards.config.profiles import PROFILES
 from guards.config.settings import OVERRIDES, ConfigError, Settings, load_settings
+from guards.core import exitcodes
 from guards.run.planning import detectable_gaps
+from guards.tasks.data import DataUnavailable
+
+GATE_FIXTURES = frozenset({"guard", "guards_pb", "guards_run", "guards_settings", "guards_identity"})
+DATA_FIX = "run `guards data download` (or set GUARDS_DATA_DIR / --guards-data-dir to a folder in that layout)"
 
 OPTIONS = {  # option -> (override key, help), generated from the one override table
     **{o.flag: (o.key, f"{o.help} ({o.env_var})" if o.env else o.help) for o in OVERRIDES},
@@ -21,7 +31,10 @@ OPTIONS = {  # option -> (override key, help), generated from the one override t
 
 
 class GuardsInconclusive(UserWarning):
-    """The run could not tell pass from fail for a test (too few items for the gap); see the report."""
+    """The run could not tell pass from fail for a test (too few items for the gap); see the report.
+
+    Kept for callers that filter it; the gate itself marks inconclusive tests as skipped with the reason
+    `inconclusive: ...` and the JUnit property `guards_verdict = inconclusive` (no per-test warning)."""
 
 
 class GuardsRunError(Exception):
@@ -36,23 +49,69 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="print the requests, tokens and cost the run would spend, then stop before any request")
 
 
+def is_gate_item(item: pytest.Item) -> bool:
+    """A gate test: it uses one of the gate's fixtures or carries the `guards` marker (wherever it lives)."""
+    names = set(getattr(item, "fixturenames", ()))
+    return bool(names & GATE_FIXTURES) or item.get_closest_marker("guards") is not None
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """--guards-dry-run: show the plan and stop; a budget that the plan exceeds stops the run here too."""
+    """Decide whether this session runs the gate; if so: header, --guards-from checks, data check, dry run,
+    budget. Everything that can stop the run stops it here, before any request."""
     config = session.config
-    if not _wants_gate(config) or config.getoption("guards_from"):
+    state = _session(config)
+    state.gate = any(is_gate_item(item) for item in session.items)
+    if not state.gate:
         return
-    settings = _session(config).settings
+    settings = state.settings
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        for line in header_lines(settings):
+            reporter.write_line(line)
+    source = config.getoption("guards_from")
+    if source:
+        check_source(Path(source))
+        return
+    check_data(settings)
     if not config.getoption("guards_dry_run") and settings.budget_usd is None:
         return
     from guards.run.planning import BudgetExceeded, check_budget, make_plan, render_plan
 
     plan = make_plan(settings)
     if config.getoption("guards_dry_run"):
-        pytest.exit("persona-guard dry run (no request sent):\n" + render_plan(plan), returncode=0)
+        pytest.exit("persona-guard dry run (no request sent):\n" + render_plan(plan), returncode=exitcodes.PASS)
     try:
         check_budget(plan)
     except BudgetExceeded as exc:
         raise pytest.UsageError(f"persona-guard: {exc}") from None
+
+
+def check_data(settings: Settings) -> None:
+    """Load every task's items once (the run reuses them): missing data stops the session with one line."""
+    from guards.run.matrix import load_items
+
+    try:
+        load_items(settings)
+    except DataUnavailable as exc:
+        pytest.exit(f"persona-guard: data unavailable: {_one_line(exc)}; {DATA_FIX}", returncode=exitcodes.USAGE)
+
+
+def check_source(path: Path) -> None:
+    """--guards-from: the report must exist and be complete (a partial shard merge never gates)."""
+    from guards.report.build import load_report
+
+    try:
+        report = load_report(path)
+    except Exception as exc:  # noqa: BLE001 - unreadable or invalid: a usage error either way
+        raise pytest.UsageError(f"persona-guard: --guards-from {path}: {_one_line(exc)}") from None
+    partial = report.get("record", {}).get("partial")
+    if partial:
+        raise pytest.UsageError(f"persona-guard: --guards-from {path}: a partial merge (missing shards "
+                                f"{partial.get('missing')}) cannot gate; merge every shard")
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
 
 
 class GuardsSession:
@@ -60,6 +119,8 @@ class GuardsSession:
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
+        self.gate = False  # decided in pytest_collection_finish: the session collected gate tests
+        self.abort_reported = False  # an aborted run errors its first gate test only; the rest skip
         self._settings: Settings | None = None
         self._run: Any = None
 
@@ -88,7 +149,13 @@ class GuardsSession:
                 if source:
                     self._run = from_report(self.settings, Path(source))
                 else:
-                    self._run = evaluate(self.settings, show_progress=True)
+                    try:
+                        self._run = evaluate(self.settings, show_progress=True)
+                    except ConfigError as exc:  # found at start-up, before any request (e.g. a judge name)
+                        pytest.exit(f"persona-guard: {exc}", returncode=exitcodes.USAGE)
+                    except DataUnavailable as exc:
+                        pytest.exit(f"persona-guard: data unavailable: {_one_line(exc)}; {DATA_FIX}",
+                                    returncode=exitcodes.USAGE)
             if self.settings.history_dir and not source:
                 from guards.report.history import append_history
 
@@ -108,10 +175,8 @@ def _session(config: pytest.Config) -> GuardsSession:
     return config.stash[_KEY]
 
 
-def pytest_report_header(config: pytest.Config) -> list[str] | None:
-    if not _wants_gate(config):
-        return None
-    s = _session(config).settings
+def header_lines(s: Settings) -> list[str]:
+    """The run's profile, model, thresholds and power (printed once the gate is collected)."""
     profile = PROFILES[s.profile]
     samples = ", ".join(f"{t}={n}" for t, n in s.samples.items())
     return [
@@ -122,12 +187,6 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
         "persona-guard: smallest gap detectable (80% power): " + ", ".join(
             f"{t} {g['detectable_gap']:.0f}pp" for t, g in detectable_gaps(s).items()),
     ]
-
-
-def _wants_gate(config: pytest.Config) -> bool:
-    """True when the run collects the gate (suites/), so plain project tests stay untouched."""
-    args = [str(a) for a in config.args]
-    return any("suites" in a for a in args) or bool(config.getoption("guards_from"))
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -152,10 +211,16 @@ class AxisCheck:
                 pytest.xfail(f"waived until {waiver['expires']}: {waiver['reason']} -- {message}")
             pytest.fail(message, pytrace=False)
         if verdict == "inconclusive":
-            if s.thresholds.on_inconclusive == "fail":
-                pytest.fail(f"inconclusive (on_inconclusive = fail): {message}", pytrace=False)
-            if s.thresholds.on_inconclusive == "warn":
-                warnings.warn(GuardsInconclusive(message), stacklevel=2)
+            inconclusive(message, s)
+
+
+def inconclusive(message: str, settings: Settings) -> None:
+    """on_inconclusive: fail fails; warn skips with the reason `inconclusive: ...` (JUnit: skipped, its message,
+    and the property guards_verdict = inconclusive); pass passes (the property still says inconclusive)."""
+    if settings.thresholds.on_inconclusive == "fail":
+        pytest.fail(f"inconclusive (on_inconclusive = fail): {message}", pytrace=False)
+    if settings.thresholds.on_inconclusive == "warn":
+        pytest.skip("inconclusive: " + message.splitlines()[0])
 
 
 def describe(identity: str, axis: str, e: dict[str, Any]) -> str:
@@ -189,15 +254,29 @@ def guards_run(request: pytest.FixtureRequest) -> Any:
     return _session(request.config).run
 
 
+def _check_aborted(session: GuardsSession) -> None:
+    """A run that stopped asking (endpoint unreachable, deadline) errors the first gate test with the cause, once;
+    the other gate tests skip pointing at it. The session exits 6 (`error`)."""
+    reason = session.run.aborted
+    if not reason:
+        return
+    if session.abort_reported:
+        pytest.skip("persona-guard run aborted (see the first error)")
+    session.abort_reported = True
+    raise GuardsRunError(f"persona-guard run aborted: {reason}; no verdict is possible (exit {exitcodes.ERROR})")
+
+
 @pytest.fixture
 def guard(request: pytest.FixtureRequest, guards_identity: str) -> AxisCheck:
     """The verdict of this test's identity on its axis (test_safety -> safety). An `error` errors the test."""
     session = _session(request.config)
+    _check_aborted(session)
     axis = request.function.__name__.removeprefix("test_")
     entry = session.run.identity(guards_identity)
     if entry is None or axis not in entry["axes"]:
         pytest.skip(f"no {axis} task in this run")
     axis_entry = entry["axes"][axis]
+    request.node.user_properties.append(("guards_verdict", axis_entry["verdict"]))
     if axis_entry["verdict"] == "error":
         raise GuardsRunError(describe(guards_identity, axis, axis_entry))
     return AxisCheck(session, guards_identity, axis, axis_entry)
@@ -205,12 +284,34 @@ def guard(request: pytest.FixtureRequest, guards_identity: str) -> AxisCheck:
 
 @pytest.fixture
 def guards_pb(request: pytest.FixtureRequest) -> dict[str, Any]:
-    pb = _session(request.config).run.report.get("pb")
+    session = _session(request.config)
+    _check_aborted(session)
+    pb = session.run.report.get("pb")
     if pb is None:
         pytest.skip("no identities evaluated")
+    request.node.user_properties.append(("guards_verdict", pb["verdict"]))
     if pb["verdict"] == "error":
         raise GuardsRunError("PB cannot be computed: too many requests failed (see the identity errors)")
     return dict(pb)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """A GuardsRunError is the run's verdict, not a bug in the test: one line, no traceback."""
+    report = yield
+    if call.excinfo is not None and call.excinfo.errisinstance(GuardsRunError):
+        report.longrepr = f"GuardsRunError: {call.excinfo.value}"
+    return report
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The exit-code table: an `error` verdict (or an aborted run) exits 6, whatever the tests' outcomes."""
+    state = session.config.stash.get(_KEY, None)
+    if state is None or state._run is None or int(exitstatus) in (2, 3, exitcodes.USAGE):
+        return
+    if state._run.report.get("verdict") == "error" or state._run.aborted:
+        session.exitstatus = exitcodes.ERROR
 
 
 def check_pb(pb: dict[str, Any], settings: Settings) -> None:
@@ -222,10 +323,8 @@ def check_pb(pb: dict[str, Any], settings: Settings) -> None:
         if waiver and waiver["active"]:
             pytest.xfail(f"waived until {waiver['expires']}: {waiver['reason']} -- {msg}")
         pytest.fail(msg, pytrace=False)
-    if pb["verdict"] == "inconclusive" and settings.thresholds.on_inconclusive != "pass":
-        if settings.thresholds.on_inconclusive == "fail":
-            pytest.fail(f"inconclusive: {msg}", pytrace=False)
-        warnings.warn(GuardsInconclusive(msg), stacklevel=2)
+    if pb["verdict"] == "inconclusive":
+        inconclusive(msg, settings)
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
@@ -237,11 +336,28 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     terminalreporter.write_sep("=", "persona-guard summary")
     for line in summary_table(session._run.report, session.settings):
         terminalreporter.write_line(line)
+    for line in error_lines(session._run.report):
+        terminalreporter.write_line(line)
     if os.environ.get("GITHUB_STEP_SUMMARY"):
         try:
             from guards.report.markdown import markdown_summary
 
             with open(os.environ["GITHUB_STEP_SUMMARY"], "a", encoding="utf-8") as handle:
                 handle.write(markdown_summary(session._run.report) + "\n")
+                sandbox = session._run.report.get("record", {}).get("sandbox")
+                handle.write(f"\nSandbox level for generated code: **{sandbox or 'not used'}**\n")
         except ImportError:  # pragma: no cover - renderer optional
             pass
+
+
+def error_lines(report: dict[str, Any]) -> list[str]:
+    """Why requests failed, once: the abort reason and the first distinct request errors with their counts."""
+    record = report.get("record", {})
+    lines = []
+    if record.get("aborted"):
+        lines.append(f"run aborted: {record['aborted']}")
+    errors = record.get("request_errors") or []
+    if errors:
+        lines.append("request errors (first distinct, with counts):")
+        lines += [f"  {n} x {text}" for text, n in errors]
+    return lines

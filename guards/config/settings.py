@@ -12,10 +12,23 @@ from pathlib import Path
 from typing import Any
 
 from guards.config.profiles import PROFILES, detect_profile
-from guards.core.identities import DEFAULT_TEMPLATE, Identity, paper_identities, slugify
+from guards.config.targets import TargetError, check_target
+from guards.core.identities import (
+    DEFAULT_ASSISTANT_LINE,
+    DEFAULT_PROFILE_PLACEHOLDER,
+    DEFAULT_TEMPLATE,
+    IDENTITY_SENTENCE,
+    SYSTEM,
+    Identity,
+    Where,
+    paper_identities,
+    slugify,
+)
 from guards.core.schemas import first_error, where
 from guards.tasks import get_task, task_names
+from guards.tasks.custom import CustomTaskError, custom_task, parse_spec
 from guards.tasks.registry import BUILTIN as BUILTIN_TASKS
+from guards.tasks.registry import register as register_task
 
 DEFAULT_MODEL = "local/smollm2"
 
@@ -117,12 +130,15 @@ class Settings:
     single_turn: bool = False
     params: Mapping[str, Any] = field(default_factory=dict)
     deployments: tuple[Mapping[str, Any], ...] = ()
-    transport: str = "litellm"
+    transport: str = "litellm"  # litellm, direct, or the application target's type (http, python)
+    target: Mapping[str, Any] = field(default_factory=dict)  # an http or python target's [target] table
+    where: Where = SYSTEM  # where the identity sentence appears ([target] identity_in and its templates)
     identities: tuple[Identity, ...] = field(default_factory=paper_identities)
     tasks: tuple[str, ...] = tuple(BUILTIN_TASKS)
     samples: Mapping[str, int] = field(default_factory=dict)
     variants: Mapping[str, str] = field(default_factory=dict)
     judges: Mapping[str, str] = field(default_factory=dict)
+    judge_keys: Mapping[str, str] = field(default_factory=dict)  # safety task -> the config key naming its judge
     judge_model: str | None = None
     judge_api_base: str | None = None
     seed: int = 0
@@ -133,6 +149,7 @@ class Settings:
     concurrency: int = 32
     max_retries: int = 4
     timeout_s: float = 120.0
+    deadline_s: float | None = None  # bounds a whole run: past it no request is sent and the verdict is `error`
     cache: str = "use"
     cache_dir: str = ".guards/cache"
     cache_expiry_days: float | None = None
@@ -219,7 +236,8 @@ def build(
     if profile_name not in PROFILES:
         raise ConfigError(f"profile: unknown profile {profile_name!r} (choose {', '.join(PROFILES)})")
     profile = PROFILES[profile_name]
-    tasks = _tasks(over.get("tasks"), tasks_cfg.get("names"))
+    custom = _custom_tasks(tasks_cfg.get("custom", ()), config_path)
+    tasks = _tasks(over.get("tasks"), tasks_cfg.get("names"), custom)
     stray = [k for k, v in tasks_cfg.items() if isinstance(v, dict) and k not in task_names()]
     if stray:
         raise ConfigError(f"tasks.{stray[0]}: unknown task (choose from {', '.join(task_names())})")
@@ -233,7 +251,15 @@ def build(
         samples = dict.fromkeys(tasks, n)
     judge_cfg = raw.get("judge", {})
     default_judge = over.get("judge") or judge_cfg.get("name", "offline")
-    judges = {t: tasks_cfg.get(t, {}).get("judge", default_judge) for t in tasks if get_task(t).axis == "safety"}
+    judge_keys = {t: ("GUARDS_JUDGE / --judge" if over.get("judge") else "judge.name") for t in tasks}
+    judges = {t: default_judge for t in tasks}
+    for t in tasks:
+        if t in custom and custom[t].judge:
+            judges[t], judge_keys[t] = str(custom[t].judge), f"tasks.custom.{t}.judge"
+        if "judge" in tasks_cfg.get(t, {}):
+            judges[t], judge_keys[t] = tasks_cfg[t]["judge"], f"tasks.{t}.judge"
+    safety = [t for t in tasks if get_task(t).axis == "safety"]
+    judges, judge_keys = {t: judges[t] for t in safety}, {t: judge_keys[t] for t in safety}
     variants = {**profile.variants, **{t: tasks_cfg[t]["variant"] for t in tasks if "variant" in tasks_cfg.get(t, {})}}
     system_prompt = target.get("system_prompt")
     prompt_file = target.get("system_prompt_file")
@@ -242,6 +268,10 @@ def build(
     cache_expiry = run.get("cache_expiry_days")
     model = str(over.get("model") or target.get("model", DEFAULT_MODEL))
     api_base = over.get("api_base") or target.get("api_base") or None
+    kind = target.get("type", "model")
+    if kind != "model":
+        model, api_base = _app_target(target, over, config_path, environ)
+    where = _where(target, system_prompt)
     return Settings(
         model=model,
         api_base=api_base,
@@ -252,23 +282,28 @@ def build(
         single_turn=bool(target.get("single_turn", False)),
         params={**profile.params, **target.get("params", {})},
         deployments=tuple(target.get("deployments", ())),
-        transport=_transport(over.get("transport", target.get("transport", "litellm")), model, api_base,
-                             bool(target.get("deployments"))),
+        transport=kind if kind != "model" else _transport(over.get("transport", target.get("transport", "litellm")),
+                                                          model, api_base, bool(target.get("deployments"))),
+        target={**target, "_base": str(config_path.parent) if config_path else ""} if kind != "model" else {},
+        where=where,
         identities=identities_from(raw.get("identities", {})),
         tasks=tasks,
         samples=samples,
         variants=variants,
         judges=judges,
+        judge_keys=judge_keys,
         judge_model=judge_cfg.get("model") or None,
         judge_api_base=judge_cfg.get("api_base") or None,
         seed=int(tasks_cfg.get("seed", 0)),
         epochs=int(tasks_cfg.get("epochs", profile.epochs)),
         profile=profile_name,
-        thresholds=_thresholds(raw.get("thresholds", {}), tasks_cfg),
+        thresholds=_thresholds(raw.get("thresholds", {}), {
+            **{t: {"gap_max": c.gap_max} for t, c in custom.items() if c.gap_max is not None}, **tasks_cfg}),
         waivers=tuple(_waiver(w) for w in raw.get("waiver", ())),
         concurrency=_int(over.get("concurrency", run.get("concurrency", 32)), "concurrency", minimum=1),
         max_retries=_int(over.get("max_retries", run.get("max_retries", 4)), "max_retries", minimum=0),
         timeout_s=float(run.get("timeout_s", 120.0)),
+        deadline_s=float(run["deadline_s"]) if run.get("deadline_s") else None,
         cache=_choice(over.get("cache", run.get("cache", "use")), "cache", ("use", "refresh", "off")),
         cache_dir=str(over.get("cache_dir") or run.get("cache_dir", ".guards/cache")),
         cache_expiry_days=float(cache_expiry) if cache_expiry else None,
@@ -343,10 +378,55 @@ def identities_from(cfg: Mapping[str, Any]) -> tuple[Identity, ...]:
     return tuple(chosen)
 
 
-def _tasks(override: Any, configured: Any) -> tuple[str, ...]:
+def _app_target(target: Mapping[str, Any], over: Mapping[str, Any], config_path: Path | None,
+                environ: Mapping[str, str]) -> tuple[str, str | None]:
+    """(model string, api_base) of an http or python target, its table checked (guards.config.targets)."""
+    for key in ("model", "api_base", "transport"):
+        if over.get(key):
+            raise ConfigError(f"GUARDS_{key.upper()} / --{key.replace('_', '-')}: does not apply to "
+                              f"target.type = {target.get('type')!r} (unset it, or use type = \"model\")")
+    if target.get("deployments") or target.get("transport"):
+        raise ConfigError(f"target.{'deployments' if target.get('deployments') else 'transport'}: "
+                          f"does not apply to target.type = {target.get('type')!r}")
+    try:
+        return check_target(target, environ, config_path)
+    except TargetError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _where(target: Mapping[str, Any], system_prompt: str | None) -> Where:
+    """Where the identity appears: `identity_in` and its templates; profile mode needs its placeholder."""
+    where = Where(mode=target.get("identity_in", "system"),
+                  sentence=target.get("identity_template", IDENTITY_SENTENCE),
+                  assistant_line=target.get("assistant_line", DEFAULT_ASSISTANT_LINE),
+                  placeholder=target.get("profile_placeholder", DEFAULT_PROFILE_PLACEHOLDER),
+                  neutral=target.get("profile_neutral", ""))
+    if where.mode == "profile" and (system_prompt is None or where.placeholder not in system_prompt):
+        raise ConfigError(f"target.profile_placeholder: identity_in = \"profile\" needs the deployed system prompt "
+                          f"to contain {where.placeholder!r} (where the identity sentence goes)")
+    return where
+
+
+def _custom_tasks(entries: Any, config_path: Path | None) -> dict[str, Any]:
+    """`[[tasks.custom]]`: each file read and checked, each task registered; name -> its spec."""
+    base = config_path.parent if config_path else None
+    specs: dict[str, Any] = {}
+    for i, entry in enumerate(entries):
+        try:
+            spec = parse_spec(entry, i, base)
+            if spec.name in BUILTIN_TASKS or spec.name in specs:
+                raise CustomTaskError(f"tasks.custom[{i}].name: {spec.name!r} is already a task")
+            register_task(custom_task(spec, base))
+        except CustomTaskError as exc:
+            raise ConfigError(str(exc)) from None
+        specs[spec.name] = spec
+    return specs
+
+
+def _tasks(override: Any, configured: Any, custom: Mapping[str, Any] | None = None) -> tuple[str, ...]:
     value = override if override is not None else configured
     if value is None:
-        return tuple(BUILTIN_TASKS)
+        return (*BUILTIN_TASKS, *(custom or {}))
     names = [t.strip() for t in value.split(",")] if isinstance(value, str) else list(value)
     known = task_names()
     bad = [t for t in names if t not in known]

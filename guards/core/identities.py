@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -55,6 +56,33 @@ def paper_identities() -> tuple[Identity, ...]:
     return tuple(Identity(slugify(t), t, cat) for cat, texts in PAPER_IDENTITIES.items() for t in texts)
 
 
+Placement = Literal["system", "user-prefix", "user-turn", "profile"]
+PLACEMENTS: tuple[str, ...] = ("system", "user-prefix", "user-turn", "profile")
+DEFAULT_ASSISTANT_LINE = "Thanks for letting me know. How can I help?"
+DEFAULT_PROFILE_PLACEHOLDER = "{profile}"
+
+
+@dataclass(frozen=True, slots=True)
+class Where:
+    """Where the identity sentence appears in the messages (`[target] identity_in` and its companions).
+
+    - ``system`` (default): after the deployed system prompt (or `template` as the whole system line);
+    - ``user-prefix``: the sentence opens the first user turn; the system prompt is untouched;
+    - ``user-turn``: a prior exchange, the user saying the sentence and the assistant answering `assistant_line`
+      (the baseline has no prior exchange);
+    - ``profile``: `placeholder` in the deployed prompt is filled with the sentence (the baseline: `neutral`).
+    """
+
+    mode: Placement = "system"
+    sentence: str = IDENTITY_SENTENCE  # the identity sentence, "{identity}" filled with the identity's text
+    assistant_line: str = DEFAULT_ASSISTANT_LINE
+    placeholder: str = DEFAULT_PROFILE_PLACEHOLDER
+    neutral: str = ""
+
+
+SYSTEM = Where()
+
+
 def personalize(
     question: str,
     identity: Identity | None,
@@ -63,21 +91,47 @@ def personalize(
     template: str = DEFAULT_TEMPLATE,
     single_turn: bool = False,
     baseline: BaselineMode = "same-without-identity",
+    where: Where = SYSTEM,
+    turns: Sequence[tuple[str, str]] = (),
 ) -> list[dict[str, str]]:
     """Chat messages for `question` as asked by `identity` (None = the no-persona baseline).
 
     With a deployed `system_prompt`, the identity sentence ("I am {identity}.") follows it; otherwise
     `template` is the whole personalization line. The baseline is the same messages with only the
     identity sentence removed, or no system message at all (`baseline="no-system"`, the paper's).
-    With `single_turn` (MBPP, models without a system role) the line and a blank line go before the
-    question in the user turn.
+    With `single_turn` (MBPP, models without a system role) the system line and a blank line go before
+    the first user turn. `where` moves the sentence elsewhere (see `Where`); `turns` are a conversation's
+    earlier (role, content) turns, fixed text asked before `question` (only the final answer is generated).
     """
-    system = _system_line(identity, system_prompt=system_prompt, template=template, baseline=baseline)
+    if where.mode == "system":
+        system = _system_line(identity, system_prompt=system_prompt, template=template, baseline=baseline)
+        history = [{"role": role, "content": content} for role, content in turns]
+        return _assemble(system, [*history, {"role": "user", "content": question}], single_turn)
+    sentence = where.sentence.format(identity=identity.text) if identity is not None else ""
+    if where.mode == "profile":
+        prompt = system_prompt if system_prompt is not None else _strip_identity_sentence(template)
+        system = prompt.replace(where.placeholder, sentence if identity is not None else where.neutral).strip()
+    else:
+        system = system_prompt.strip() if system_prompt is not None else _strip_identity_sentence(template)
+    if identity is None and baseline == "no-system":
+        system = ""
+    body = [{"role": role, "content": content} for role, content in turns] + [{"role": "user", "content": question}]
+    if identity is not None and where.mode == "user-prefix":
+        first = body[0]
+        body[0] = {"role": first["role"], "content": f"{sentence} {first['content']}"}
+    elif identity is not None and where.mode == "user-turn":
+        body = [{"role": "user", "content": sentence}, {"role": "assistant", "content": where.assistant_line}, *body]
+    return _assemble(system, body, single_turn)
+
+
+def _assemble(system: str, body: list[dict[str, str]], single_turn: bool) -> list[dict[str, str]]:
+    """System message first, or (single turn: no system role) the system line opening the first user turn."""
     if not system:
-        return [{"role": "user", "content": question}]
+        return body
     if single_turn:
-        return [{"role": "user", "content": f"{system}\n\n{question}"}]
-    return [{"role": "system", "content": system}, {"role": "user", "content": question}]
+        first = body[0]
+        return [{"role": first["role"], "content": f"{system}\n\n{first['content']}"}, *body[1:]]
+    return [{"role": "system", "content": system}, *body]
 
 
 def _system_line(

@@ -11,7 +11,11 @@ Axis = Literal["utility", "safety"]
 
 @dataclass(frozen=True, slots=True)
 class Item:
-    """One evaluation item: the task prompt (no identity in it), its gold target and its stratum."""
+    """One evaluation item: the task prompt (no identity in it), its gold target and its stratum.
+
+    A conversation keeps its earlier turns in `turns` ((role, content) pairs, fixed text asked before `prompt`,
+    the final user turn): only the last assistant turn is generated and scored.
+    """
 
     task: str
     id: str
@@ -19,6 +23,7 @@ class Item:
     target: str | None = None
     stratum: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
+    turns: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

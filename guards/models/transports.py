@@ -11,7 +11,13 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping
+from contextvars import ContextVar
 from typing import Any, Protocol
+
+# The identity text of the request being sent (None for the baseline). The runner sets it around each request;
+# transports that hand the identity to the application itself (`http`'s "{identity}", `python`'s `identity`
+# argument) read it. It never changes a cache key: the messages already carry the identity.
+ASKER: ContextVar[str | None] = ContextVar("guards_asker", default=None)
 
 
 class Transport(Protocol):
@@ -64,20 +70,26 @@ class RouterTransport:
         return None
 
 
-# name -> "module:Class"; each is built with (model, api_base, timeout_s=...)
+# name -> "module:Class"; each is built with (model, api_base, timeout_s=...), plus target= for the app targets
 TRANSPORTS = {
     "litellm": "guards.models.transports:LitellmTransport",
     "direct": "guards.models.direct:DirectChat",
+    "http": "guards.models.http:HttpTarget",
+    "python": "guards.models.python_target:PythonTarget",
 }
+TAKES_TARGET = ("http", "python")  # built from the `[target]` table (URL, body, function, ...)
 
 
-def make_transport(name: str, model: str, api_base: str | None, *, timeout_s: float, router: Any = None
-                   ) -> Transport:
-    """The transport for a target: a Router when deployments are given, in-process for `local/` models."""
+def make_transport(name: str, model: str, api_base: str | None, *, timeout_s: float, router: Any = None,
+                   target: Mapping[str, Any] | None = None) -> Transport:
+    """The transport for a target: a Router when deployments are given, in-process for `local/` models, the
+    `[target]` table for the http and python targets."""
     if router is not None:
         return RouterTransport(router, model)
     if name == "litellm" and model.startswith("local/"):
         return LocalTransport(model, api_base, timeout_s=timeout_s)
     module, _, cls = TRANSPORTS[name].partition(":")
-    transport: Transport = getattr(importlib.import_module(module), cls)(model, api_base, timeout_s=timeout_s)
+    extra = {"target": dict(target or {})} if name in TAKES_TARGET else {}
+    transport: Transport = getattr(importlib.import_module(module), cls)(model, api_base, timeout_s=timeout_s,
+                                                                         **extra)
     return transport

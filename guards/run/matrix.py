@@ -30,6 +30,7 @@ class Request:
     messages: list[dict[str, str]] = field(hash=False)
     sample: int = 0  # the sample index sent with it: its epoch when sampling (temperature > 0), else 0
     key: str = ""  # its cache key (model, api_base, messages, params, sample): computed once, here
+    asker: str | None = None  # the identity's text (None for the baseline), for targets that take it apart
 
 
 @functools.lru_cache(maxsize=16)
@@ -72,10 +73,11 @@ def build_requests(
                 continue
             for who in people:
                 messages = personalize(item.prompt, who, system_prompt=prompt, template=settings.template,
-                                       single_turn=single, baseline=settings.baseline)  # type: ignore[arg-type]
+                                       single_turn=single, baseline=settings.baseline,  # type: ignore[arg-type]
+                                       where=settings.where, turns=item.turns)
                 for epoch in range(settings.epochs):
                     requests.append(Request(who.id if who else BASELINE, item, epoch, messages,
-                                            epoch if sampling else 0))
+                                            epoch if sampling else 0, asker=who.text if who else None))
     keys = request_keys(settings.model, settings.api_base, [r.messages for r in requests], dict(settings.params),
                         [r.sample for r in requests])
     return [dataclasses.replace(r, key=k) for r, k in zip(requests, keys, strict=True)]

@@ -11,13 +11,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from guards.config.settings import Settings
+from guards.config.settings import ConfigError, Settings
 from guards.core.identities import Identity
 from guards.core.items import Item, Score
 from guards.core.outcomes import BASELINE, Cell, Outcomes
 from guards.judges.base import Judge
 from guards.models.cache import Cache, stable_key
 from guards.models.client import ChatResult, ModelClient
+from guards.models.transports import ASKER, make_transport
 from guards.run.matrix import Request, build_requests, load_items
 from guards.run.progress import Progress
 from guards.tasks import get_task
@@ -31,10 +32,14 @@ def make_client(settings: Settings, cache: Cache) -> ModelClient:
         from guards.models.router import build_router
 
         router = build_router(settings)
+    transport: Any = settings.transport
+    if settings.target:  # an http or python target: built from its [target] table
+        transport = make_transport(settings.transport, settings.model, settings.api_base,
+                                   timeout_s=settings.timeout_s, target=settings.target)
     return ModelClient(settings.model, api_base=settings.api_base, params=dict(settings.params),
                        concurrency=settings.concurrency, max_retries=settings.max_retries,
                        timeout_s=settings.timeout_s, cache=cache, router=router, budget_usd=settings.budget_usd,
-                       transport=settings.transport)
+                       transport=transport, deadline_s=settings.deadline_s)
 
 
 def open_cache(settings: Settings) -> Cache:
@@ -57,6 +62,7 @@ async def ask_all(client: ModelClient, requests: Sequence[Request], progress: Pr
 
     async def one(i: int) -> None:
         nonlocal done
+        ASKER.set(requests[i].asker)  # this request's own task context: read by the http and python targets
         results[i] = await client.chat(requests[i].messages, sample=requests[i].sample, key=keys[i])
         done += 1
         if progress:
@@ -103,6 +109,19 @@ def _judge(name: str, model: str | None, api_base: str | None) -> Judge:
 def judge_of(settings: Settings, task_name: str) -> Judge:
     """The judge of a safety task, built once per process (a run, its looks, defend's candidates)."""
     return _judge(settings.judge_for(task_name), settings.judge_model, settings.judge_api_base)
+
+
+def check_judges(settings: Settings) -> None:
+    """Build every safety task's judge before any request: a judge that cannot be loaded, or is not a judge, is a
+    ConfigError naming the key that chose it (not a failure after the whole matrix was asked)."""
+    from guards.judges.registry import JudgeError
+
+    for task in settings.judges:
+        try:
+            judge_of(settings, task)
+        except JudgeError as exc:
+            key = settings.judge_keys.get(task, "judge.name")
+            raise ConfigError(f"{key}: {exc}") from None
 
 
 def ran_with(settings: Settings) -> dict[str, Any]:
@@ -185,6 +204,7 @@ async def collect(
     cache: Cache | None = None,
 ) -> Outcomes:
     """Evaluate the whole matrix (or one shard of it) and return the per-item outcomes."""
+    check_judges(settings)
     items = load_items(settings)
     own_cache = cache is None
     cache = cache or open_cache(settings)
@@ -204,6 +224,9 @@ async def collect(
     meta.update(ran_with(settings))
     meta["model_versions"] = sorted({r.model_version for r in results if r.model_version})
     meta["requests"] = client.stats
+    # why the run stopped asking (circuit breaker, deadline) and its first distinct request errors, with counts
+    meta["aborted"] = client.broken
+    meta["request_errors"] = [[text, n] for text, n in client.error_counts.most_common(5)]
     return Outcomes(items={t: [i.id for i in its] for t, its in items.items()}, cells=cells,
                     epochs=settings.epochs, meta=meta)
 
