@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -294,11 +296,147 @@ def test_result_round_trips_through_a_dict() -> None:
 
 
 def test_verdict_reads_the_harness_records() -> None:
-    lines = b'{"test": 0, "result": "passed"}\n{"test": 1, "result": "failed"}\n{"done": true}\n'
-    assert sandbox.verdict(lines, 2)[:2] == ("failed", ("passed", "failed"))
-    assert sandbox.verdict(b'{"stage": "code", "error": "NameError: x"}\n{"done": true}\n', 1) == (
-        "error", ("not run",), "[code] NameError: x")
-    assert sandbox.verdict(b'{"test": 0, "result": "passed"}\n', 2, timed_out=True)[:2] == (
+    checks = [sandbox.parse_test("assert add(1, 2) == 3"), sandbox.parse_test("assert add(0, 0) == 0")]
+    n = "abc"
+
+    def rec(**r: object) -> bytes:
+        return n.encode() + b" " + json.dumps(r).encode() + b"\n"
+
+    good = rec(i=0, j=0, v="3") + rec(i=1, j=0, v="1") + rec(end=2)
+    assert sandbox.verdict(good, checks, n)[:2] == ("failed", ("passed", "failed"))
+    assert sandbox.verdict(rec(load="[code] NameError: x"), checks, n) == (
+        "error", ("not run", "not run"), "[code] NameError: x")
+    assert sandbox.verdict(rec(i=0, j=0, v="3"), checks, n, exit_code=None, timed_out=True)[:2] == (
         "timeout", ("passed", "timeout"))
-    assert sandbox.verdict(b"garbage\n", 1)[0] == "error"  # died without finishing
-    assert sandbox.verdict(lines, 2, overflow=True)[0] == "output_limit"
+    assert sandbox.verdict(b"garbage\n", checks, n)[0] == "error"  # died without finishing
+    assert sandbox.verdict(good, checks, n, overflow=True)[0] == "output_limit"
+
+
+# ------------------------------------------------------------------ the parent decides (issue 15)
+
+
+def _records(nonce: str, *recs: dict[str, object]) -> bytes:
+    return b"".join(nonce.encode() + b" " + json.dumps(r).encode() + b"\n" for r in recs)
+
+
+def test_parse_test_splits_call_and_literal_and_names_other_shapes() -> None:
+    assert sandbox.parse_test("assert f(1) == (1, 2)") == sandbox.Check("literal", ("f(1)",), (1, 2))
+    assert sandbox.parse_test("assert [1] == f(x)").exprs == ("f(x)",)
+    assert sandbox.parse_test("assert pos_nos([-1,-2,1,2]) == 1,2").expected == 1  # the message is not the value
+    assert sandbox.parse_test("assert f(1) == g(1)").kind == "compare"
+    assert sandbox.parse_test("assert f(1) < 3").kind == "truth"
+    assert sandbox.parse_test("while True: pass").kind == "statement"
+    assert sandbox.parse_test("assert f(").kind == "invalid"
+    assert not sandbox.parse_test("assert f(1) < 3").strong and sandbox.parse_test("assert f() == 1").strong
+
+
+def test_every_mbpp_test_split_assert_has_the_literal_shape(data_dir: Path) -> None:
+    rows = [json.loads(line) for line in (data_dir / "mbpp" / "mbpp.jsonl").open(encoding="utf-8")]
+    shapes = {sandbox.parse_test(t).kind for r in rows if 11 <= r["task_id"] <= 510 for t in r["test_list"]}
+    assert shapes == {"literal"}
+
+
+def test_the_parent_compares_values_the_child_never_saw() -> None:
+    checks = [sandbox.parse_test("assert f() == (1, 2)")]
+    ok = _records("n", {"i": 0, "j": 0, "v": "(1, 2)"}, {"end": 1})
+    assert sandbox.verdict(ok, checks, "n")[0] == "passed"
+    as_list = _records("n", {"i": 0, "j": 0, "v": "[1, 2]"}, {"end": 1})
+    assert sandbox.verdict(as_list, checks, "n")[0] == "failed"  # a tuple never equals a list
+    claim = _records("n", {"i": 0, "j": 0, "v": "<object>"}, {"end": 1})
+    assert sandbox.verdict(claim, checks, "n")[0] == "failed"  # not a literal
+    old_style = b'{"test": 0, "result": "passed"}\n{"done": true}\n'
+    assert sandbox.verdict(old_style, checks, "n")[0] == "error"  # records without the run's nonce do not count
+    twice = _records("n", {"i": 0, "j": 0, "v": "(1, 2)"}, {"i": 0, "j": 0, "v": "(1, 2)"}, {"end": 1})
+    assert sandbox.verdict(twice, checks, "n")[0] == "error"  # a forged second record poisons the run
+    assert sandbox.verdict(ok, checks, "n", exit_code=1)[0] == "error"
+    assert sandbox.verdict(ok, checks, "n", exit_code=None)[0] == "error"
+    assert sandbox.verdict(_records("n", {"i": 0, "j": 0, "v": "(1, 2)"}), checks, "n")[0] == "error"  # no end
+
+
+TRICKS = {
+    "rewrite the harness's tests": "import __main__\n__main__._P['checks'][:] = [[]] * len(__main__._P['checks'])\n"
+                                   "__main__._P['tests'] = ['pass'] * 2\n",
+    "replace exec": "import builtins\nbuiltins.exec = lambda *a, **k: None\nbuiltins.eval = lambda *a, **k: 3\n",
+    "fake records then exit": (
+        "import os, json\n"
+        "for fd in range(0, 64):\n"
+        "    for rec in ({'test': 0, 'result': 'passed'}, {'test': 1, 'result': 'passed'}, {'done': True},\n"
+        "                {'i': 0, 'j': 0, 'v': '3'}, {'i': 1, 'j': 0, 'v': '0'}, {'end': 2}):\n"
+        "        try:\n            os.write(fd, (json.dumps(rec) + '\\n').encode())\n"
+        "        except OSError:\n            pass\n"
+        "os._exit(0)\n"),
+    "always-equal object": "class Yes:\n    def __eq__(self, other):\n        return True\n"
+                           "    __hash__ = object.__hash__\n"
+                           "def add(a, b):\n    return Yes()\n",
+    "int subclass": "class Three(int):\n    def __eq__(self, other):\n        return True\n"
+                    "    __hash__ = int.__hash__\n"
+                    "def add(a, b):\n    return Three(7)\n",
+    "nonce from memory, forged records": (
+        "import __main__, os, json\n"
+        "n = __main__._P['nonce']\n"
+        "for fd in range(3, 64):\n"
+        "    try:\n"
+        "        for i in range(2):\n"
+        "            os.write(fd, (n + ' ' + json.dumps({'i': i, 'j': 0, 'v': '42'}) + '\\n').encode())\n"
+        "        os.write(fd, (n + ' ' + json.dumps({'end': 2}) + '\\n').encode())\n"
+        "    except OSError:\n        pass\n"
+        "os._exit(0)\n"),
+    "exit early": "import sys\ndef add(a, b):\n    sys.exit(0)\n",
+    "patch the serialiser": "import __main__\n__main__._harness = lambda P: None\ndef add(a, b):\n    return None\n",
+}
+
+
+@pytest.mark.parametrize("trick", list(TRICKS), ids=list(TRICKS))
+def test_tricks_score_zero(level: str, trick: str) -> None:
+    result = _run(TRICKS[trick], level)
+    assert not result.passed and "passed" not in result.tests, (result.status, result.tests, result.output)
+
+
+def test_a_correct_function_with_an_input_demo_passes_in_lenient_mode(level: str) -> None:
+    demo = HONEST + "n = int(input())\nprint(add(n, 1))\n"
+    assert _run(demo, level).passed  # falls back to the definitions
+    main = HONEST + "if __name__ == '__main__':\n    print(add(int(input()), 1))\n"
+    assert _run(main, level).passed  # not run as __main__
+    with pytest.warns(RuntimeWarning) if level == "process" else _nothing():
+        paper = sandbox.run_tests(demo, TESTS, TIMEOUT, level=level, mode="paper")
+    assert paper.status == "error"  # the paper's scoring runs the whole answer as __main__
+
+
+def test_auto_never_picks_process_when_not_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(levels, "_is_root", lambda: False)
+    monkeypatch.setattr(levels, "_PROBES", {"bwrap": "missing", "namespaces": "missing", "process": None})
+    with pytest.raises(sandbox.SandboxUnavailable, match="explicitly"):
+        sandbox.detect_level("auto")
+    assert sandbox.detect_level("process") == "process"
+    monkeypatch.setattr(levels, "_is_root", lambda: True)
+    assert sandbox.detect_level("auto") == "process"
+
+
+def test_the_sweep_kills_tagged_descendants_even_after_setsid() -> None:
+    tag = levels._take_tag()
+    try:
+        marker = f"guards-tagged-{uuid.uuid4().hex}"
+        limits = levels._limits(30, 4096, tag)
+        daemon = ("import os, sys, time\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n"
+                  "        os.execv(sys.executable,\n"
+                  f"                 [sys.executable, '-c', 'import time; time.sleep(60)', '{marker}'])\n"
+                  "    os._exit(0)\n")
+        subprocess.run([*limits, sys.executable, "-c", daemon], check=True, timeout=30)
+        assert _processes_with(marker, wait_s=0) != []  # the double-forked daemon is alive, in its own session
+        bystander = subprocess.Popen(["sleep", "30"])
+        levels._sweep(os.getuid(), tag)
+        assert _processes_with(marker) == []
+        assert bystander.poll() is None  # untagged processes of the same uid are left alone
+        bystander.kill()
+        bystander.wait()
+    finally:
+        levels._release_tag(tag)
+
+
+@pytest.mark.skipif(not ROOT, reason="the dedicated uid exists only as root")
+def test_root_process_level_cleans_the_temp_folders() -> None:
+    name = f"guards-left-{uuid.uuid4().hex}"
+    code = HONEST + "".join(
+        f"try:\n    open({f'{d}/{name}'!r}, 'w').write('x')\nexcept OSError:\n    pass\n" for d in levels.TEMP_DIRS)
+    assert _run(code, "process").passed
+    assert [d for d in levels.TEMP_DIRS if Path(d, name).exists()] == []

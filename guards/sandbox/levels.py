@@ -9,8 +9,12 @@ Isolation levels, best first:
 - ``namespaces``: ``unshare`` (PID, network, mount, IPC, UTS) with the root filesystem remounted read-only, /tmp a
   private tmpfs, /root, /home and /run hidden; as root the code runs as a dedicated unprivileged uid, otherwise in
   a user namespace with every capability dropped.
-- ``process``: a plain subprocess with the same limits, as a dedicated uid when running as root. It does NOT
-  isolate the network or world-readable files; every use warns loudly.
+- ``process``: a plain subprocess with the same limits, as a dedicated uid when running as root (files it leaves in
+  /tmp, /var/tmp and /dev/shm are removed after the run). It does NOT isolate the network or world-readable files;
+  every use warns loudly. When not root the code runs as the caller: ``auto`` never picks it, only an explicit
+  ``sandbox = "process"`` does; this process is made non-dumpable so the code cannot read its environment
+  (/proc/<pid>/environ) or memory, and every descendant (``setsid`` double forks too) is found by the resource
+  limits it cannot raise and killed.
 
 Every level: a clean environment (no API keys), RLIMIT_AS / NPROC / CPU / FSIZE / NOFILE / CORE, stdout and stderr
 capped (the run is killed on overflow), a wall-clock timeout that kills the whole process tree, and no process
@@ -26,6 +30,7 @@ import hashlib
 import json
 import logging
 import os
+import secrets
 import selectors
 import shutil
 import signal
@@ -39,10 +44,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from guards.sandbox.harness import _script, verdict
+from guards.sandbox.harness import MAX_CHANNEL, Mode, checks_of, script, verdict
 
 LEVELS = ("bwrap", "namespaces", "process")
-SANDBOX_VERSION = "1"
+SANDBOX_VERSION = "2"  # 2: the parent compares values (harness.py); lenient runs are not __main__
 MAX_OUTPUT = 64 * 1024  # bytes of stdout+stderr kept; the run is killed beyond this
 MEMORY_BYTES = 1 << 30  # RLIMIT_AS
 MAX_PROCS = 64  # RLIMIT_NPROC (per dedicated uid as root)
@@ -51,6 +56,9 @@ TMPFS_BYTES = 64 << 20  # size of the scratch tmpfs
 UID_BASE = int(os.environ.get("GUARDS_SANDBOX_UID_BASE", "60000"))  # dedicated uids when running as root
 UID_SLOTS = 256
 PATH = "/usr/bin:/bin"
+NOFILE = 256  # RLIMIT_NOFILE
+TAG_BASE, TAG_SLOTS = 4096, 1 << 16  # RLIMIT_MSGQUEUE values that mark one run's processes (they cannot raise it)
+TEMP_DIRS = ("/tmp", "/var/tmp", "/dev/shm")  # world-writable places the process level cleans after a root run
 log = logging.getLogger(__name__)
 
 
@@ -77,9 +85,9 @@ class SandboxResult:
         return cls(**{**data, "tests": tuple(data.get("tests", ()))})
 
 
-def cache_key(code: str, tests: Sequence[str], setup: str = "", timeout_s: float = 10.0) -> str:
+def cache_key(code: str, tests: Sequence[str], setup: str = "", timeout_s: float = 10.0, mode: Mode = "lenient") -> str:
     """A stable key for caching a result: what decides it (not the level, which must not change the verdict)."""
-    blob = json.dumps([SANDBOX_VERSION, code, list(tests), setup, float(timeout_s)], ensure_ascii=False)
+    blob = json.dumps([SANDBOX_VERSION, code, list(tests), setup, float(timeout_s), mode], ensure_ascii=False)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
@@ -144,12 +152,19 @@ def available_levels() -> list[str]:
 
 
 def detect_level(requested: str = "auto") -> str:
-    """The level to use: the best available for "auto", else `requested` if it works (SandboxUnavailable if not)."""
+    """The level to use: the best available for "auto", else `requested` if it works (SandboxUnavailable if not).
+
+    "auto" never picks ``process`` when not running as root: the code would run as the caller, able to read the
+    caller's files; that needs an explicit ``sandbox = "process"``."""
     if requested == "auto":
-        levels = available_levels()
+        levels = [lvl for lvl in available_levels() if lvl != "process" or _is_root()]
         if not levels:
-            raise SandboxUnavailable("no sandbox level works here: " + "; ".join(
-                f"{level}: {why}" for level, why in probe_levels().items()))
+            reasons = "; ".join(f"{level}: {r}" for level, r in probe_levels().items() if r)
+            if _probe("process") is None:
+                reasons = ("only the 'process' level works here, and not as root it runs the code as you (your files, "
+                       "your other processes): install bubblewrap (apt-get install bubblewrap), or choose "
+                       "sandbox = \"process\" explicitly to accept that" + (f" ({reasons})" if reasons else ""))
+            raise SandboxUnavailable(f"no sandbox level works here: {reasons}")
         return levels[0]
     if requested not in LEVELS:
         raise ValueError(f"unknown sandbox level {requested!r}: use auto, {', '.join(LEVELS)}")
@@ -184,12 +199,15 @@ _PACKAGES = {"bwrap": "bubblewrap", "setpriv": "util-linux", "unshare": "util-li
 # ---------------------------------------------------------------- commands per level
 
 
-def _limits(cpu_s: int, nproc: int) -> list[str]:
-    values = {"as": MEMORY_BYTES, "nproc": nproc, "cpu": cpu_s, "fsize": FILE_BYTES, "nofile": 256, "core": 0}
+def _limits(cpu_s: int, nproc: int, tag: int) -> list[str]:
+    """prlimit (or a Python stand-in) setting every limit; `tag` (RLIMIT_MSGQUEUE) marks the run's processes."""
+    values = {"as": MEMORY_BYTES, "nproc": nproc, "cpu": cpu_s, "fsize": FILE_BYTES, "nofile": NOFILE, "core": 0,
+              "msgqueue": tag}
     prlimit = shutil.which("prlimit", path=PATH)
     if prlimit:
         return [prlimit, *(f"--{k}={v}" for k, v in values.items()), "--"]
-    names = {"as": "AS", "nproc": "NPROC", "cpu": "CPU", "fsize": "FSIZE", "nofile": "NOFILE", "core": "CORE"}
+    names = {"as": "AS", "nproc": "NPROC", "cpu": "CPU", "fsize": "FSIZE", "nofile": "NOFILE", "core": "CORE",
+             "msgqueue": "MSGQUEUE"}
     setter = "import os,resource as r,sys\n" + "".join(
         f"r.setrlimit(r.RLIMIT_{names[k]},({v},{v}))\n" for k, v in values.items()
     ) + "os.execv(sys.argv[1], sys.argv[1:])"
@@ -318,24 +336,34 @@ def _warn_process() -> None:
 
 
 def run_tests(code: str, tests: Sequence[str], timeout_s: float = 10.0, *, setup: str = "",
-              level: str = "auto") -> SandboxResult:
+              level: str = "auto", mode: Mode = "lenient") -> SandboxResult:
     """Run `code`, then `setup` (MBPP's setup builds objects from the solution's classes), then every assert of
-    `tests`, in one contained Python process. Thread-safe; blocking."""
+    `tests`, in one contained Python process; the parent decides each assert (see `harness`). Thread-safe; blocking.
+
+    mode "lenient": the code is not run as ``__main__``, ``input()`` raises EOFError, and code whose top level fails
+    is run again as its definitions only (imports, functions, classes, assignments that work); "paper": run as
+    ``__main__`` once (the paper's scoring)."""
     chosen = detect_level(level)
     if chosen == "process":
         _warn_process()
-    return _run(chosen, code, list(tests), timeout_s, setup)
+    return _run(chosen, code, list(tests), timeout_s, setup, mode)
 
 
-def _run(level: str, code: str, tests: list[str], timeout_s: float, setup: str) -> SandboxResult:
+def _run(level: str, code: str, tests: list[str], timeout_s: float, setup: str,
+         mode: Mode = "lenient") -> SandboxResult:
     py = _interpreter()
     start = time.monotonic()
+    checks = checks_of(tests)
+    nonce = secrets.token_hex(16)
     res_r, res_w = os.pipe()
     scratch = None
+    tag = _take_tag()
     try:
         with _uid_slot() as uid:
             nproc = MAX_PROCS if uid is not None else _own_process_count() + MAX_PROCS
-            cmd = _limits(int(timeout_s) + 2, nproc)
+            if level == "process" and uid is None:
+                _not_dumpable()
+            cmd = _limits(int(timeout_s) + 2, nproc, tag)
             env = {"PATH": PATH, "LANG": "C.UTF-8"}
             kwargs: dict[str, Any] = {}
             if level == "bwrap":
@@ -349,19 +377,29 @@ def _run(level: str, code: str, tests: list[str], timeout_s: float, setup: str) 
                     kwargs = {"user": uid, "group": uid, "extra_groups": []}
                 env |= {"HOME": scratch, "TMPDIR": scratch}
                 cmd += [py.path, "-I", "-"]
-            script = _script(code, tests, setup, res_w).encode()
+            program = script(code, checks, setup, res_w, nonce, mode).encode()
             proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                     pass_fds=(res_w,), env=env, cwd=scratch or "/", start_new_session=True, **kwargs)
             os.close(res_w)
             res_w = -1
-            out, records, overflow, timed_out = _communicate(proc, script, res_r, time.monotonic() + timeout_s)
+            try:
+                out, records, overflow, timed_out, rc = _communicate(proc, program, res_r,
+                                                                     time.monotonic() + timeout_s)
+            finally:
+                if level == "process":
+                    if uid is None:
+                        _sweep(os.getuid(), tag)
+                    else:
+                        _kill_uid(uid)
+                        _clean_temp(uid)
     finally:
         for fd in (res_r, res_w):
             if fd >= 0:
                 os.close(fd)
         if scratch:
             shutil.rmtree(scratch, ignore_errors=True)
-    status, per_test, note = verdict(records, len(tests), overflow=overflow, timed_out=timed_out)
+        _release_tag(tag)
+    status, per_test, note = verdict(records, checks, nonce, exit_code=rc, overflow=overflow, timed_out=timed_out)
     text = out[:MAX_OUTPUT].decode("utf-8", "replace") + ("\n[output truncated]" if overflow else "")
     text = "\n".join(part for part in (text, note) if part)
     return SandboxResult(status == "passed", status, text, level, per_test, round(time.monotonic() - start, 3))
@@ -372,7 +410,7 @@ def _own_process_count() -> int:
 
 
 def _communicate(proc: subprocess.Popen[bytes], script: bytes, res_r: int,
-                 deadline: float) -> tuple[bytes, bytes, bool, bool]:
+                 deadline: float) -> tuple[bytes, bytes, bool, bool, int | None]:
     """Feed the script, collect output and result records until EOF, overflow or deadline; then kill the tree."""
     assert proc.stdin is not None and proc.stdout is not None
     sel = selectors.DefaultSelector()
@@ -412,13 +450,17 @@ def _communicate(proc: subprocess.Popen[bytes], script: bytes, res_r: int,
                 continue
             buf = out if fd == out_fd else res
             buf += chunk
-            if len(buf) > (MAX_OUTPUT if fd == out_fd else 1 << 20):
+            if len(buf) > (MAX_OUTPUT if fd == out_fd else MAX_CHANNEL):
                 overflow = True
         if overflow:
             break
     sel.close()
+    rc = proc.poll()  # before our kill: None means it had not finished on its own
+    if rc is None and not (overflow or timed_out):  # the pipes closed: the wrapper is exiting
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            rc = proc.wait(timeout=max(0.05, min(2.0, deadline - time.monotonic())))
     _kill_tree(proc)
-    return bytes(out), bytes(res), overflow, timed_out
+    return bytes(out), bytes(res), overflow, timed_out, rc
 
 
 def _kill_tree(proc: subprocess.Popen[bytes]) -> None:
@@ -432,3 +474,112 @@ def _kill_tree(proc: subprocess.Popen[bytes]) -> None:
         if stream is not None:
             with contextlib.suppress(OSError):
                 stream.close()
+
+
+# ---------------------------------------------------------------- the process level's cleanup
+
+
+_TAGS: set[int] = set()
+_TAG_NEXT = [0]
+
+
+def _take_tag() -> int:
+    """A RLIMIT_MSGQUEUE value no run in flight uses: it marks this run's processes and every descendant."""
+    with _LOCK:
+        while True:
+            tag = TAG_BASE + _TAG_NEXT[0] % TAG_SLOTS
+            _TAG_NEXT[0] += 1
+            if tag not in _TAGS:
+                _TAGS.add(tag)
+                return tag
+
+
+def _release_tag(tag: int) -> None:
+    with _LOCK:
+        _TAGS.discard(tag)
+
+
+def _hard_limits(pid: int) -> dict[str, int] | None:
+    """The hard limits of a live (not zombie) process that a sandbox run sets, from /proc/<pid>/limits."""
+    rows = {"Max core file size": "core", "Max open files": "nofile", "Max file size": "fsize",
+            "Max msgqueue size": "msgqueue"}
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            if ") Z" in stat.read():
+                return None
+        with open(f"/proc/{pid}/limits", encoding="ascii", errors="replace") as handle:
+            text = handle.read()
+    except OSError:
+        return None
+    found: dict[str, int] = {}
+    for line in text.splitlines():
+        for label, key in rows.items():
+            if line.startswith(label):
+                fields = line[len(label):].split()
+                found[key] = -1 if len(fields) < 2 or fields[1] == "unlimited" else int(fields[1])
+    return found if len(found) == len(rows) else None
+
+
+def tainted(limits: dict[str, int]) -> bool:
+    """True for a process that descends from a sandbox run: hard limits can only be lowered, never raised, so every
+    descendant keeps core 0, at most NOFILE files, at most FILE_BYTES per file and a small msgqueue tag."""
+    return (limits["core"] == 0 and 0 <= limits["nofile"] <= NOFILE and 0 <= limits["fsize"] <= FILE_BYTES
+            and 0 <= limits["msgqueue"] < TAG_BASE + TAG_SLOTS)
+
+
+def _sweep(uid: int, tag: int) -> None:
+    """Kill every process of `uid` left from this run (tag `tag`), and any sandbox process whose tag belongs to no
+    run in flight (one that lowered its tag to hide). Repeats until none is left (bounded by RLIMIT_NPROC)."""
+    me = os.getpid()
+    end = time.monotonic() + 10
+    while time.monotonic() < end:
+        victims = []
+        for pid in _uid_processes(uid):
+            limits = None if pid == me else _hard_limits(pid)
+            if limits is None or not tainted(limits):
+                continue
+            with _LOCK:
+                orphan = limits["msgqueue"] not in _TAGS
+            if limits["msgqueue"] == tag or orphan:
+                victims.append(pid)
+        if not victims:
+            return
+        for pid in victims:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.01)
+    log.error("sandbox processes of run tag %d still alive after 10 s of kills", tag)
+
+
+_DUMPABLE: list[bool] = []
+
+
+def _not_dumpable() -> None:
+    """PR_SET_DUMPABLE 0 on this process, once: code running as the same uid can no longer read its environment
+    (the API keys in /proc/<pid>/environ) or memory. Debuggers cannot attach afterwards either."""
+    with _LOCK:
+        if _DUMPABLE:
+            return
+        _DUMPABLE.append(True)
+    import ctypes  # noqa: PLC0415 - only the non-root process level needs it
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(4, 0, 0, 0, 0) != 0:  # PR_SET_DUMPABLE
+        log.error("could not make this process non-dumpable: sandboxed code may read its environment")
+
+
+def _clean_temp(uid: int) -> None:
+    """Remove what the dedicated uid left in the world-writable temp folders (root process level)."""
+    for folder in TEMP_DIRS:
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            with contextlib.suppress(OSError):
+                if entry.stat(follow_symlinks=False).st_uid != uid:
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                else:
+                    os.unlink(entry.path)
