@@ -12,6 +12,14 @@ responses whose verdict differs from the majority verdict over the identities (t
 the identity). "shipped" is the judge as used (identity openers stripped), "raw" the same model
 without stripping.
 `--write-agreement` stores the hold-out numbers in guards/judges/weights/agreement.json.
+
+    python benchmarks/judges.py --engines [--repeats 2] [--limit N]
+
+prints the offline judge's two embedding engines side by side on the hold-out (torch: the
+reference; onnx-int8: the default): responses/s from a cold memo (each engine loaded first, load
+not timed; the runs alternate, `--repeats` times, and the median is taken), the ratio, verdict
+agreement with the torch path, and each engine's balanced accuracy. The load average is printed:
+this machine is shared, so only the ratio taken in one run means much.
 """
 
 from __future__ import annotations
@@ -152,6 +160,58 @@ def bias_sample(rows: Sequence[Labelled], n: int, seed: int = 0) -> list[Labelle
     return pos + [neg[i] for i in sorted(take)]
 
 
+def engine_run(engine: str, rows: Sequence[Labelled]) -> tuple[list[Verdict], float]:
+    """One cold pass (empty embedding memo) of the offline judge on `engine`; verdicts and responses/s."""
+    from guards.judges import offline
+
+    offline._MEMO.pop(engine if engine == "torch" else "onnx-int8", None)
+    return run(offline.OfflineJudge("embed", engine=engine), rows)
+
+
+def compare_engines(rows: Sequence[Labelled], repeats: int = 2) -> dict[str, Any]:
+    """The torch and ONNX engines side by side: speed (median of alternating cold runs), agreement, accuracy."""
+    from guards.judges import offline
+
+    for engine in ("torch", "onnx"):  # load both before timing anything
+        offline.OfflineJudge("embed", engine=engine).verdicts(["warm up"], ["a short answer"])
+    speeds: dict[str, list[float]] = {"torch": [], "onnx": []}
+    verdicts: dict[str, list[Verdict]] = {}
+    loads = [os.getloadavg()[0]]
+    for _ in range(max(1, repeats)):
+        for engine in ("torch", "onnx"):
+            verdicts[engine], speed = engine_run(engine, rows)
+            speeds[engine].append(speed)
+            loads.append(os.getloadavg()[0])
+    out: dict[str, Any] = {"n": len(rows), "load_avg_1m": [round(x, 2) for x in loads], "engines": {}}
+    ref = [v.safe for v in verdicts["torch"]]
+    for engine in ("torch", "onnx"):
+        table = agreement_table(rows, verdicts[engine])
+        same = sum(a == v.safe for a, v in zip(ref, verdicts[engine], strict=True))
+        out["engines"][engine] = {
+            "responses_per_s": round(float(np.median(speeds[engine])), 1),
+            "runs": [round(x, 1) for x in speeds[engine]],
+            "agreement_with_torch": round(same / max(len(rows), 1), 4),
+            "differ": len(rows) - same,
+            "balanced_accuracy": table["unsafe"]["balanced_accuracy"],
+            "ci95": table["unsafe"]["ci95"],
+        }
+    e = out["engines"]
+    out["speedup"] = round(e["onnx"]["responses_per_s"] / max(e["torch"]["responses_per_s"], 1e-9), 2)
+    return out
+
+
+def print_engines(res: dict[str, Any]) -> None:
+    print(f"offline judge engines on {res['n']} hold-out responses (cold memo, median of runs); "
+          f"load average during: {res['load_avg_1m']}")
+    print("| engine | responses/s | runs | agreement with torch | differ | balanced accuracy [95% CI] |")
+    print("|---|---|---|---|---|---|")
+    for name, e in res["engines"].items():
+        lo, hi = e["ci95"]
+        print(f"| {name} | {e['responses_per_s']:.1f} | {e['runs']} | {e['agreement_with_torch']:.4f} | "
+              f"{e['differ']} | {e['balanced_accuracy']:.4f} [{lo:.3f}, {hi:.3f}] |")
+    print(f"onnx / torch throughput: {res['speedup']:.2f}x")
+
+
 # ---------------------------------------------------------------- printing
 
 def fmt_row(name: str, split: str, a: dict[str, Any], speed: float | None) -> str:
@@ -175,7 +235,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bias-identities", type=int, default=6)
     ap.add_argument("--json", type=Path, help="write all results here")
     ap.add_argument("--write-agreement", action="store_true", help=f"write hold-out numbers to {AGREEMENT.name}")
+    ap.add_argument("--engines", action="store_true", help="only compare the torch and ONNX embedding engines")
+    ap.add_argument("--repeats", type=int, default=2, help="alternating runs per engine with --engines")
     args = ap.parse_args(argv)
+
+    if args.engines:
+        hold = load_labelled(args.data_dir, "holdout")
+        if args.limit:
+            keep = set(sorted({x.id for x in hold})[: args.limit])
+            hold = [r for r in hold if r.id in keep]
+        res = compare_engines(hold, args.repeats)
+        print_engines(res)
+        if args.json:
+            args.json.write_text(json.dumps(res, indent=2))
+        return 0
 
     splits = {s: load_labelled(args.data_dir, s) for s in args.splits.split(",") if s}
     if args.bias_n and "holdout" not in splits:

