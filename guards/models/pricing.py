@@ -17,6 +17,7 @@ def price(model: str, tokens_in: float, tokens_out: float, requests: int = 1) ->
     try:
         import litellm
 
+        litellm.suppress_debug_info = True  # an unpriced model (an http or python target) is None, not a banner
         cost_in, cost_out = litellm.cost_per_token(model=model, prompt_tokens=avg_in, completion_tokens=avg_out)
     except Exception:  # noqa: BLE001 - unknown model or provider
         return None

@@ -41,7 +41,8 @@ class Answer:
 def as_response(value: Any, model: str) -> SimpleNamespace:
     """An OpenAI-shaped response from the function's return value; APIError if it is not an answer."""
     if isinstance(value, Mapping):
-        value = Answer(text=value.get("text"),  # type: ignore[arg-type] # checked below prompt_tokens=int(value.get("prompt_tokens", 0) or 0),
+        text: Any = value.get("text")  # checked below
+        value = Answer(text=text, prompt_tokens=int(value.get("prompt_tokens", 0) or 0),
                        completion_tokens=int(value.get("completion_tokens", 0) or 0),
                        blocked=bool(value.get("blocked", False)))
     elif isinstance(value, str):
