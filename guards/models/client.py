@@ -8,9 +8,12 @@ import hashlib
 import os
 import random
 import re
+import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from guards.models.answers import parse_answer
 from guards.models.cache import Cache, CachePolicy, canonical, stable_key
 from guards.models.limiter import AdaptiveLimiter
 from guards.models.transports import Transport, make_transport
@@ -19,7 +22,12 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 FLUSH_EVERY = 32
 _SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD)", re.IGNORECASE)
-_NO_RETRY = ("AuthenticationError", "NotFoundError", "PermissionDeniedError", "ContextWindowExceededError",
+# failures that say the endpoint is down or hanging (not a bad request): the circuit breaker counts these
+_UNREACHABLE = ("APIConnectionError", "Timeout", "TimeoutError", "ConnectError", "ConnectTimeout", "ReadTimeout",
+                "ClientConnectorError", "ServerDisconnectedError", "ConnectionRefusedError", "ConnectionError")
+BREAKER_AFTER = 16  # consecutive unreachable attempts (any success resets) that end the run
+_NO_RETRY = ("ResponseTooLargeError",
+             "AuthenticationError", "NotFoundError", "PermissionDeniedError", "ContextWindowExceededError",
              "UnsupportedParamsError", "BadRequestError", "UnprocessableEntityError")
 
 
@@ -81,6 +89,8 @@ class ModelClient:
         router: Any | None = None,
         budget_usd: float | None = None,
         transport: str | Transport = "litellm",
+        breaker_after: int = BREAKER_AFTER,
+        deadline_s: float | None = None,
     ) -> None:
         self.model = model
         self.api_base = api_base
@@ -98,6 +108,14 @@ class ModelClient:
         self.spent_usd = 0.0
         if model.startswith("local/"):
             self.timeout_s = max(timeout_s, 3600.0)  # queued behind a batch on a CPU: slow, not failed
+        # circuit breaker and run deadline: once `broken` is set no request is sent (each answer is an error)
+        self.breaker_after = breaker_after
+        self.deadline = None if deadline_s is None else time.monotonic() + deadline_s
+        self.deadline_s = deadline_s
+        self.broken: str | None = None
+        self.answered = 0  # requests that got an answer from the endpoint (not the cache)
+        self._down_in_a_row = 0
+        self.error_counts: Counter[str] = Counter()  # distinct final errors -> how many requests ended with each
         self.transport: Transport = (transport if not isinstance(transport, str) else
                                      make_transport(transport, model, api_base, timeout_s=self.timeout_s,
                                                     router=router))
@@ -144,6 +162,29 @@ class ModelClient:
             self.cache.put_many("responses", rows)
 
     async def _ask(self, messages: list[dict[str, str]], params: dict[str, Any]) -> ChatResult:
+        result = await self._attempts(messages, params)
+        if result.error is not None:
+            self.error_counts[result.error[:200]] += 1
+        return result
+
+    def _stop_reason(self) -> str | None:
+        """Why no further request may be sent: the breaker tripped or the run deadline passed."""
+        if self.broken is None and self.deadline is not None and time.monotonic() >= self.deadline:
+            self.broken = f"run deadline_s {self.deadline_s:g} s passed"
+        return self.broken
+
+    def _unreachable(self, kind: str, message: str) -> None:
+        """Count a connection failure or timeout; `breaker_after` in a row trips the breaker."""
+        if kind not in _UNREACHABLE:
+            self._down_in_a_row = 0
+            return
+        self._down_in_a_row += 1
+        if self.broken is None and self._down_in_a_row >= self.breaker_after:
+            state = "before any answer" if self.answered == 0 else f"after {self.answered} answers"
+            self.broken = (f"endpoint unreachable ({self._down_in_a_row} connection failures or timeouts in a row "
+                           f"{state}): {message}")
+
+    async def _attempts(self, messages: list[dict[str, str]], params: dict[str, Any]) -> ChatResult:
         if self.budget_usd is not None and self.spent_usd >= self.budget_usd:
             self.stats["errors"] += 1
             return ChatResult(error=f"budget_usd {self.budget_usd:.2f} spent: not sent (answers so far are cached)")
@@ -151,12 +192,20 @@ class ModelClient:
         for attempt in range(self.max_retries + 1):
             wait = 0.0
             async with self.limiter:
+                stop = self._stop_reason()
+                if stop is not None:
+                    self.stats["errors"] += 1
+                    return ChatResult(error=f"not sent: {stop}")
                 self.stats["requests"] += 1
                 try:
-                    response = await self.transport.complete(messages, params)
+                    left = None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
+                    response = await asyncio.wait_for(self.transport.complete(messages, params), left)
                 except Exception as exc:  # noqa: BLE001 - every provider error is classified below
                     kind = type(exc).__name__
                     last = redact(f"{kind}: {exc}")[:500]
+                    self._unreachable(kind, last)
+                    if self._stop_reason() is not None:
+                        break
                     if kind == "ContentPolicyViolationError":
                         return ChatResult(text="", finish_reason="content_filter", blocked=True)
                     if kind in _NO_RETRY or "Missing credentials" in last:  # litellm's 500 for an unset key
@@ -166,9 +215,13 @@ class ModelClient:
                     wait = _retry_after(exc) or self.backoff_s * (2**attempt) * random.uniform(0.5, 1.0)
                 else:
                     self.limiter.succeeded()
+                    self._down_in_a_row = 0
+                    self.answered += 1
                     parsed = _parse(response)
                     if parsed is not None:
                         self._charge(parsed)
+                        if parsed.error is not None:
+                            self.stats["errors"] += 1
                         return parsed
                     last = "malformed response: no choices"
                     wait = self.backoff_s * (2**attempt)
@@ -193,21 +246,13 @@ class ModelClient:
 
 
 def _parse(response: Any) -> ChatResult | None:
-    choices = getattr(response, "choices", None)
-    if not choices:
+    """The one reading of a response (`guards.models.answers`): text, blocked or an error answer; None for a
+    malformed envelope worth asking again."""
+    answer = parse_answer(response)
+    if answer.retry:
         return None
-    choice = choices[0]
-    message = getattr(choice, "message", None)
-    text = (getattr(message, "content", None) or "") if message is not None else ""
-    finish = getattr(choice, "finish_reason", None)
-    usage = getattr(response, "usage", None)
-    tokens = {
-        "prompt": int(getattr(usage, "prompt_tokens", 0) or 0),
-        "completion": int(getattr(usage, "completion_tokens", 0) or 0),
-    }
-    version = getattr(response, "system_fingerprint", None) or getattr(response, "model", None)
-    return ChatResult(text=text, finish_reason=finish, blocked=finish == "content_filter", model_version=version,
-                      usage=tokens)
+    return ChatResult(text=answer.text, finish_reason=answer.finish_reason, error=answer.error,
+                      blocked=answer.blocked, model_version=answer.model_version, usage=answer.usage)
 
 
 def _retry_after(exc: Exception) -> float | None:

@@ -18,11 +18,38 @@ class GateRun:
     """The evaluated matrix of one session: its report (verdicts) and per-item outcomes."""
 
     settings: Settings
-    report: dict[str, Any] = field(default_factory=dict)
+    report: dict[str, Any] = field(default_factory=dict)  # a Report (guards.report.types) once evaluated
     outcomes: Outcomes | None = None
 
     def identity(self, identity_id: str) -> dict[str, Any] | None:
         return next((i for i in self.report.get("identities", []) if i["id"] == identity_id), None)
+
+    @property
+    def aborted(self) -> str | None:
+        """Why the run stopped asking before the end (circuit breaker, deadline), if it did."""
+        return self.report.get("record", {}).get("aborted")
+
+    @property
+    def partial(self) -> dict[str, Any] | None:
+        """The shards a merged report lacks (a partial merge), if any."""
+        return self.report.get("record", {}).get("partial")
+
+
+def finalize(report: dict[str, Any], outcomes: Outcomes) -> dict[str, Any]:
+    """Copy what the run recorded about its own failures into the report, and let none of it gate green.
+
+    An aborted run (breaker, deadline) is the `error` verdict whatever the error rate; a partial merge (shards
+    missing) is `error` unless it already found a failure (a fail on part of the data is still a fail).
+    """
+    record = report.setdefault("record", {})
+    meta = outcomes.meta
+    record["aborted"] = meta.get("aborted")
+    record["request_errors"] = list(meta.get("request_errors") or [])  # type: ignore[call-overload]
+    if meta.get("partial"):
+        record["partial"] = meta["partial"]
+    if record["aborted"] or (meta.get("partial") and report.get("verdict") != "fail"):
+        report["verdict"] = "error"
+    return report
 
 
 def evaluate(settings: Settings, *, show_progress: bool = True, shard: tuple[int, int] | None = None) -> GateRun:
@@ -31,7 +58,7 @@ def evaluate(settings: Settings, *, show_progress: bool = True, shard: tuple[int
 
     with progress_bars("persona-guard", show_progress) as bars:
         outcomes = asyncio.run(collect(settings, progress=bars("asking") if bars else None, shard=shard))
-    report = build_report(settings, outcomes)
+    report = finalize(build_report(settings, outcomes), outcomes)
     if settings.report:
         write_report(report, Path(settings.report), outcomes)
     return GateRun(settings, report, outcomes)
