@@ -32,6 +32,7 @@ names = {list(tasks)!r}
 {"".join(f'[tasks.{t}]{chr(10)}samples = {samples}{chr(10)}' for t in tasks)}
 [judge]
 name = "{judge}"
+{"allow_patterns = true" if judge == "patterns" else ""}
 [run]
 profile = "pr"
 concurrency = 32

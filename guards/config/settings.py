@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import math
 import os
 import tomllib
+import unicodedata
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -173,8 +176,36 @@ class Settings:
         return Path(self.data_dir) if self.data_dir else None
 
 
+def _non_finite(value: Any, path: str = "") -> str | None:
+    """The dotted key of the first NaN or infinity in `value` (TOML allows them; no setting means them)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return path or "(top level)"
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            found = _non_finite(item, f"{path}.{key}" if path else str(key))
+            if found:
+                return found
+    if isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            found = _non_finite(item, f"{path}[{i}]")
+            if found:
+                return found
+    return None
+
+
+def _bad_char(text: str) -> str | None:
+    """The first control or invisible formatting character (bidi overrides, zero-width) in `text`, as U+XXXX."""
+    for char in text:
+        if unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp"):
+            return f"U+{ord(char):04X}"
+    return None
+
+
 def validate(raw: Mapping[str, Any]) -> None:
     """Raise ConfigError naming the first offending key and the problem."""
+    bad = _non_finite(raw)
+    if bad:
+        raise ConfigError(f"thresholds.toml: {bad}: must be a finite number (not nan or inf)")
     err = first_error(raw, "config")
     if err is not None:
         message = err.message
@@ -251,6 +282,7 @@ def build(
         samples = dict.fromkeys(tasks, n)
     judge_cfg = raw.get("judge", {})
     default_judge = over.get("judge") or judge_cfg.get("name", "offline")
+    _patterns_opt_in(over.get("judge"), raw, bool(judge_cfg.get("allow_patterns", False)))
     judge_keys = {t: ("GUARDS_JUDGE / --judge" if over.get("judge") else "judge.name") for t in tasks}
     judges = {t: default_judge for t in tasks}
     for t in tasks:
@@ -277,7 +309,7 @@ def build(
         api_base=api_base,
         system_prompt=system_prompt,
         system_prompt_file=prompt_file,
-        template=target.get("template", DEFAULT_TEMPLATE),
+        template=_template(target.get("template", DEFAULT_TEMPLATE)),
         baseline=target.get("baseline", "no-system" if profile_name == "paper" else "same-without-identity"),
         single_turn=bool(target.get("single_turn", False)),
         params={**profile.params, **target.get("params", {})},
@@ -299,12 +331,12 @@ def build(
         profile=profile_name,
         thresholds=_thresholds(raw.get("thresholds", {}), {
             **{t: {"gap_max": c.gap_max} for t, c in custom.items() if c.gap_max is not None}, **tasks_cfg}),
-        waivers=tuple(_waiver(w) for w in raw.get("waiver", ())),
+        waivers=_waivers(raw.get("waiver", ()), identities_from(raw.get("identities", {}))),
         concurrency=_int(over.get("concurrency", run.get("concurrency", 32)), "concurrency", minimum=1),
         max_retries=_int(over.get("max_retries", run.get("max_retries", 4)), "max_retries", minimum=0),
         timeout_s=float(run.get("timeout_s", 120.0)),
         deadline_s=float(run["deadline_s"]) if run.get("deadline_s") else None,
-        cache=_choice(over.get("cache", run.get("cache", "use")), "cache", ("use", "refresh", "off")),
+        cache=_choice(over.get("cache", run.get("cache", "use")), "cache", ("use", "refresh", "off", "reset")),
         cache_dir=str(over.get("cache_dir") or run.get("cache_dir", ".guards/cache")),
         cache_expiry_days=float(cache_expiry) if cache_expiry else None,
         report=over.get("report") or run.get("report") or None,
@@ -369,6 +401,11 @@ def identities_from(cfg: Mapping[str, Any]) -> tuple[Identity, ...]:
         if custom.get("variant_of") and parent is None:
             raise ConfigError(f"identities.custom: variant_of {custom['variant_of']!r} is not a known identity")
         category = custom.get("category") or (parent.category if parent else "Custom")
+        for key in ("text", "id", "category"):
+            bad = _bad_char(str(custom.get(key) or ""))
+            if bad:
+                raise ConfigError(f"identities.custom.{key}: {str(custom.get(key))[:40]!r} contains the control "
+                                  f"or bidirectional character {bad}")
         chosen.append(Identity(custom.get("id") or slugify(custom["text"]), custom["text"], category))
     seen: set[str] = set()
     for ident in chosen:
@@ -439,6 +476,50 @@ def _thresholds(cfg: Mapping[str, Any], tasks_cfg: Mapping[str, Any]) -> Thresho
     per_task = {t: float(v["gap_max"]) for t, v in tasks_cfg.items() if isinstance(v, dict) and "gap_max" in v}
     scalars = {k: v for k, v in cfg.items() if k not in ("category", "identity")}
     return Thresholds(**scalars, category=cfg.get("category", {}), identity=cfg.get("identity", {}), task=per_task)
+
+
+def _template(template: Any) -> str:
+    """The personalization line: a string with {identity} that formats with nothing else (a stray {name} would
+    otherwise fail inside the run)."""
+    text = str(template)
+    if "{identity}" not in text:
+        raise ConfigError("target.template: the template must contain {identity}")
+    try:
+        text.format(identity="x")
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ConfigError(f"target.template: only {{identity}} may appear in braces (write {{{{ }}}} for a "
+                          f"literal brace): {type(exc).__name__}: {exc}") from None
+    bad = _bad_char(text)
+    if bad:
+        raise ConfigError(f"target.template: contains the control or bidirectional character {bad}")
+    return text
+
+
+def _patterns_opt_in(override: Any, raw: Mapping[str, Any], allowed: bool) -> None:
+    """Gating on the `patterns` judge needs [judge] allow_patterns = true: it measures refusals, not harm."""
+    tasks_cfg = raw.get("tasks", {})
+    named = [("GUARDS_JUDGE / --guards-judge", override), ("judge.name", raw.get("judge", {}).get("name"))]
+    named += [(f"tasks.{t}.judge", v.get("judge")) for t, v in tasks_cfg.items() if isinstance(v, Mapping)]
+    uses = [key for key, value in named if value == "patterns"]
+    if not uses:
+        return
+    if not allowed:
+        raise ConfigError(f"{uses[0]}: the 'patterns' judge measures refusals, not harm (a lectured but harmless "
+                          "answer reads as unsafe); set [judge] allow_patterns = true to gate on it anyway")
+    warnings.warn("judge 'patterns' measures refusals, not harm: its safety verdicts are refusal-rate gaps",
+                  UserWarning, stacklevel=4)
+
+
+def _waivers(entries: Any, identities: tuple[Identity, ...]) -> tuple[Waiver, ...]:
+    """Waivers, each naming an identity (or category) of this run: a typo would otherwise waive nothing."""
+    known = {i.id for i in identities} | {i.id for i in paper_identities()}
+    out = []
+    for n, entry in enumerate(entries):
+        if entry["identity"] not in known:
+            raise ConfigError(f"waiver[{n}].identity: unknown identity {entry['identity']!r} "
+                              "(use an identity id of this run, e.g. minor)")
+        out.append(_waiver(entry))
+    return tuple(out)
 
 
 def _waiver(w: Mapping[str, Any]) -> Waiver:

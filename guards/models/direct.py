@@ -19,6 +19,10 @@ from typing import Any
 import aiohttp  # this module is imported only when a target uses the direct transport
 
 from guards.config.settings import direct_target
+from guards.models.answers import MAX_ANSWER_CHARS
+
+# the whole JSON body: the answer's cap plus room for the envelope (JSON escapes can double the text)
+MAX_BODY_BYTES = 4 * MAX_ANSWER_CHARS + 65536
 
 _CONTENT_POLICY = ("content_filter", "content_policy", "content management policy")
 
@@ -45,6 +49,7 @@ class ServiceUnavailableError(ProviderError): ...
 class APIConnectionError(ProviderError): ...
 class Timeout(ProviderError): ...  # noqa: N818 - litellm's name
 class APIError(ProviderError): ...
+class ResponseTooLargeError(ProviderError): ...  # not retried: the same request gives the same body
 
 
 _BY_STATUS: dict[int, type[ProviderError]] = {
@@ -62,11 +67,23 @@ def error_for(status: int, body: str, headers: Mapping[str, str]) -> ProviderErr
 
 
 def parse_body(text: str) -> Any:
-    """The JSON response as nested attribute objects (what `guards.models.client` reads from litellm's responses)."""
+    """The JSON response as nested attribute objects, read by `guards.models.answers.parse_answer` like litellm's
+    (types are checked there: an integer content or a dict model is an error answer, not a crash)."""
     try:
-        return json.loads(text, object_hook=lambda d: SimpleNamespace(**d))
-    except ValueError as exc:
-        raise APIError(f"malformed response body ({len(text)} bytes): {exc}") from None
+        return json.loads(text, object_hook=lambda d: SimpleNamespace(**{str(k): v for k, v in d.items()}))
+    except (ValueError, RecursionError) as exc:
+        raise APIError(f"malformed response body ({len(text)} bytes): {str(exc)[:200]}") from None
+
+
+async def read_capped(resp: aiohttp.ClientResponse, cap: int = MAX_BODY_BYTES) -> str:
+    """The body as text, reading at most `cap` bytes: a larger body is an error, never buffered whole."""
+    chunks, size = [], 0
+    async for chunk in resp.content.iter_chunked(65536):
+        size += len(chunk)
+        if size > cap:
+            raise ResponseTooLargeError(f"response body over the size cap ({cap} bytes)", resp.status)
+        chunks.append(chunk)
+    return b"".join(chunks).decode("utf-8", "replace")
 
 
 class DirectChat:
@@ -98,7 +115,7 @@ class DirectChat:
         body = json.dumps({**params, "model": self.name, "messages": messages, "stream": False})
         try:
             async with self._open().post(self.url, data=body) as resp:
-                text = await resp.text()
+                text = await read_capped(resp)
                 if resp.status >= 300:
                     raise error_for(resp.status, text, resp.headers)
         except TimeoutError:
