@@ -229,6 +229,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--api-base")
     ap.add_argument("--longformer", nargs="?", const="LibrAI/longformer-action-ro", help="also run the paper's judge")
     ap.add_argument("--judges", default="patterns,offline,offline-features", help="comma list of offline judges")
+    ap.add_argument("--judge", action="append", default=[], metavar="NAME",
+                    help="also measure this judge: module:Class or a persona_guard.judges entry point (repeatable)")
     ap.add_argument("--splits", default="dev,holdout", help="comma list of dev, holdout")
     ap.add_argument("--limit", type=int, default=0, help="first N prompts per split (quick runs)")
     ap.add_argument("--bias-n", type=int, default=150, help="hold-out responses in the bias check (0 = skip)")
@@ -256,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.limit:
         keep = {s: set(sorted({x.id for x in rows})[: args.limit]) for s, rows in splits.items()}
         splits = {s: [r for r in rows if r.id in keep[s]] for s, rows in splits.items()}
-    names = [n for n in args.judges.split(",") if n]
+    names = [n for n in args.judges.split(",") if n] + [n for n in args.judge if n not in args.judges.split(",")]
     if args.model:
         names += ["strongreject-rubric", "dna-rubric"]
     if args.longformer:
