@@ -1,4 +1,8 @@
-"""The `guards` command. Each subcommand lives in its own module and is imported only when used."""
+"""The `guards` command. Each subcommand lives in its own module and is imported only when used.
+
+Exit codes follow one table for every command and `pytest suites/` (guards.core.exitcodes): 0 pass, 1 fail,
+4 usage/configuration/data error (argparse's own 2 included), 6 the `error` verdict.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +13,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from guards.config.settings import OVERRIDES, ConfigError
+from guards.core import exitcodes
 
 COMMANDS = {  # name -> (module, help)
+    "init": ("guards.cli.init", "scaffold thresholds.toml, the gate tests, .gitignore entries and a CI workflow"),
+    "data": ("guards.cli.data", "download the evaluation data (guards data download) into the user cache folder"),
     "run": ("guards.cli.run", "evaluate the matrix (or one shard) and write a report and its outcomes"),
     "merge": ("guards.cli.run", "join shard outcomes into one report"),
     "plan": ("guards.cli.run", "requests, cost and detectable gaps of a run, before any request"),
@@ -20,6 +27,7 @@ COMMANDS = {  # name -> (module, help)
     "drift": ("guards.cli.reports", "latest run vs history, paired per item; trend chart per identity"),
     "defend": ("guards.cli.mitigate", "rank defence system prompts by PB against the current one (--apply)"),
     "export-pairs": ("guards.cli.mitigate", "DPO preference pairs (TRL format) from a finished run"),
+    "comment": ("guards.cli.github", "post or update the one persona-guard comment on a pull request"),
 }
 
 
@@ -40,18 +48,33 @@ def overrides(args: argparse.Namespace) -> dict[str, object]:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
-        print("usage: guards COMMAND [options]\n\ncommands:")
+        out = sys.stdout if not argv or argv[0] in ("-h", "--help") else sys.stderr
+        if argv and argv[0] not in ("-h", "--help"):
+            print(f"guards: unknown command {argv[0]!r}", file=out)
+        print("usage: guards COMMAND [options]\n\ncommands:", file=out)
         for name, (_, text) in COMMANDS.items():
-            print(f"  {name:<13} {text}")
-        return 0 if not argv or argv[0] in ("-h", "--help") else 2
+            print(f"  {name:<13} {text}", file=out)
+        print("\nexit codes: " + ", ".join(f"{code} {text}" for code, text in exitcodes.TABLE), file=out)
+        return exitcodes.PASS if out is sys.stdout else exitcodes.USAGE
     name, rest = argv[0], argv[1:]
     module = importlib.import_module(COMMANDS[name][0])
     entry = getattr(module, f"cmd_{name.replace('-', '_')}", None) or module.main
+    from guards.report.build import ReportError
+    from guards.tasks.data import DataUnavailable
+
     try:
-        return int(entry(rest) or 0)
-    except ConfigError as exc:
-        print(f"guards {name}: {exc}", file=sys.stderr)
-        return 2
+        code = int(entry(rest) or 0)
+    except SystemExit as exc:  # argparse: 0 for --help, 2 for a usage error
+        return usage_code(exc.code)
+    except (ConfigError, ReportError, DataUnavailable, FileNotFoundError) as exc:
+        print(f"guards {name}: {' '.join(str(exc).split())}", file=sys.stderr)
+        return exitcodes.USAGE
+    return exitcodes.USAGE if code == 2 else code  # the subcommands' own "bad input" 2 follows the table
+
+
+def usage_code(code: object) -> int:
+    """argparse's exit status on the table: --help is 0, anything else it rejects is a usage error (4)."""
+    return exitcodes.PASS if code in (0, None) else exitcodes.USAGE
 
 
 if __name__ == "__main__":

@@ -25,6 +25,8 @@ _SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD)", re.IGNORECASE)
 # failures that say the endpoint is down or hanging (not a bad request): the circuit breaker counts these
 _UNREACHABLE = ("APIConnectionError", "Timeout", "TimeoutError", "ConnectError", "ConnectTimeout", "ReadTimeout",
                 "ClientConnectorError", "ServerDisconnectedError", "ConnectionRefusedError", "ConnectionError")
+# litellm reports a refused connection as "InternalServerError: ... Connection error."
+_DOWN_TEXT = re.compile(r"connection (error|refused|reset|aborted)|timed out|timeout", re.IGNORECASE)
 BREAKER_AFTER = 16  # consecutive unreachable attempts (any success resets) that end the run
 _NO_RETRY = ("ResponseTooLargeError",
              "AuthenticationError", "NotFoundError", "PermissionDeniedError", "ContextWindowExceededError",
@@ -175,7 +177,7 @@ class ModelClient:
 
     def _unreachable(self, kind: str, message: str) -> None:
         """Count a connection failure or timeout; `breaker_after` in a row trips the breaker."""
-        if kind not in _UNREACHABLE:
+        if kind not in _UNREACHABLE and not _DOWN_TEXT.search(message):
             self._down_in_a_row = 0
             return
         self._down_in_a_row += 1

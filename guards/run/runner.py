@@ -66,7 +66,8 @@ async def ask_all(client: ModelClient, requests: Sequence[Request], progress: Pr
         results[i] = await client.chat(requests[i].messages, sample=requests[i].sample, key=keys[i])
         done += 1
         if progress:
-            progress(done, len(requests), client.limiter.describe())
+            errors = client.stats["errors"]
+            progress(done, len(requests), client.limiter.describe() + (f", {errors} errors" if errors else ""))
 
     try:
         await asyncio.gather(*(one(i) for i, r in enumerate(results) if r is None))

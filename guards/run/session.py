@@ -52,15 +52,26 @@ def finalize(report: dict[str, Any], outcomes: Outcomes) -> dict[str, Any]:
     return report
 
 
-def evaluate(settings: Settings, *, show_progress: bool = True, shard: tuple[int, int] | None = None) -> GateRun:
-    """Fill the matrix (from the cache where possible), analyse it, write the report if configured."""
+def evaluate(settings: Settings, *, show_progress: bool = True, shard: tuple[int, int] | None = None,
+             report_path: Path | None = None) -> GateRun:
+    """Fill the matrix (from the cache where possible), analyse it, write the report if configured.
+
+    A shard (0-based index, count) records itself as `shard: [i, n]` (1-based) and is partial: its own report
+    never gates; `guards merge` joins the whole set."""
     from guards.run.runner import collect
 
     with progress_bars("persona-guard", show_progress) as bars:
         outcomes = asyncio.run(collect(settings, progress=bars("asking") if bars else None, shard=shard))
+    if shard is not None:
+        index, count = shard[0] + 1, shard[1]
+        outcomes.meta["shard"] = [index, count]
+        outcomes.meta["partial"] = {"shard": f"{index}/{count}",
+                                    "missing": [f"{i}/{count}" for i in range(1, count + 1) if i != index],
+                                    "of": count}
     report = finalize(build_report(settings, outcomes), outcomes)
-    if settings.report:
-        write_report(report, Path(settings.report), outcomes)
+    target = report_path or (Path(settings.report) if settings.report else None)
+    if target is not None:
+        write_report(report, target, outcomes)
     return GateRun(settings, report, outcomes)
 
 
