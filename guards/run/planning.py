@@ -150,4 +150,9 @@ def render_plan(plan: dict[str, Any]) -> str:
                      f"{t['items_for_target']} items")
     if plan.get("recommendation"):
         lines.append(plan["recommendation"])
+    from guards.run.domain import domain_advice
+
+    advice = domain_advice(plan)
+    if advice:
+        lines.append(advice)
     return "\n".join(lines)
