@@ -105,7 +105,9 @@ def _task_details(ident: Mapping[str, Any], axis: str, e: Mapping[str, Any]) -> 
     parts = []
     for task, t in e.get("tasks", {}).items():
         parts.append(f"{task} {num(t.get('score'))}% vs {num(t.get('baseline'))}% "
-                     f"(gap {signed(t.get('delta'))}, threshold {t.get('threshold')} pp, {t.get('verdict')})")
+                     f"(gap {signed(t.get('delta'))}, threshold {t.get('threshold')} pp, {t.get('verdict')}"
+                     + (f", needs about {t['needs']:,} items" if t.get("verdict") == "inconclusive" and t.get("needs")
+                        else "") + (f", stopped: {t['stopped']}" if t.get("stopped") == "futility" else "") + ")")
     waiver = e.get("waiver")
     extra = f" Waiver: {waiver['reason']} (until {waiver['expires']})." if waiver else ""
     refusal = e.get("refusal_rate")

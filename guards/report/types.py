@@ -34,10 +34,16 @@ class TaskEntry(_Test, total=False):
     blocked: int
     threshold: float
     mdd: float | None  # smallest gap (pp, threshold included) this test could detect with 80% power
+    format_rate: float | None  # % of scored answers in the instructed answer format (utility tasks)
+    needs: int | None  # inconclusive: about how many items would decide it at the gap seen
+    stopped: str | None  # adaptive runs: "fail", "pass", "futility" (an inconclusive, never a pass) or "last"
 
 
 class AxisEntry(_Test, total=False):
     tasks: dict[str, TaskEntry]
+    family: str  # "axis": this entry is the pooled test of record; "task": a summary of the task tests
+    macro_delta: float | None  # axis family: the macro average of the tasks' gaps (delta is item-weighted)
+    needs: int | None
     waiver: Waiver
 
 
@@ -62,6 +68,7 @@ class PBEntry(TypedDict, total=False):
 class BaselineEntry(TypedDict, total=False):
     score: float | None
     refusal_rate: float | None
+    format_rate: float | None  # % of scored answers in the instructed answer format (utility tasks)
     items: int
 
 
