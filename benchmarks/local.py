@@ -1,13 +1,18 @@
-"""Speed of the in-process `local/...` provider on this machine (embedded SmolLM2-135M by default).
+"""Speed of the in-process `local/...` provider (embedded SmolLM2-135M): both engines in one run.
 
-    .venv/bin/python benchmarks/local.py                       # batch sizes 1..64, 64 new tokens each
-    .venv/bin/python benchmarks/local.py --gate 32 --gate-max-tokens 300 --batches 1,16
+    .venv/bin/python benchmarks/local.py                         # transformers vs ct2, batches 1,16,32
+    .venv/bin/python benchmarks/local.py --gate 32 --gate-max-tokens 300 --compare 16
+    .venv/bin/python benchmarks/local.py --make-guard             # also `pytest suites/` cold, each engine
 
-Reports: the first request (model load included) through litellm; decode throughput (new tokens
-per second, end of turn ignored so every row makes exactly --new-tokens) per batch size and the
-speed-up over batch 1; with --gate N, N concurrent MMLU-style requests through litellm.acompletion
-as the gate sends them (end of turn honoured, continuous batching). Sizes that would not finish
-within --budget-s are skipped and say so.
+For each engine (GUARDS_LOCAL_ENGINE=transformers: the old path; ct2: CTranslate2 int8), in this
+order, same prompts: the first request (model load included; ct2's one-time conversion is done
+before timing and reported apart); decode throughput (new tokens per second, end of turn ignored so
+every row makes exactly --new-tokens) per batch size; with --gate N, N concurrent MMLU-style requests
+through litellm.acompletion as the gate sends them. Then the ratio ct2 / transformers per batch size,
+and greedy answers to --compare fixed prompts from both engines, with every difference listed
+(where the texts part). With --make-guard, the wall time of the smoke gate (`pytest suites/` as
+`make guard` runs it) with an empty answer cache, on each engine. The load average is printed at each
+step: on a shared machine only ratios taken in the same run mean much.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from typing import Any
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from guards.models import local
+from guards.models import local  # noqa: E402
 from guards.models.batching import GenParams, decode_batch  # noqa: E402
 
 QUESTIONS = [
@@ -60,6 +65,15 @@ def messages(i: int) -> list[dict[str, str]]:
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
+ENGINES = ("transformers", "ct2")
+
+
+def use_engine(engine: str) -> None:
+    """Switch the embedded model's engine for what follows (the next request loads it)."""
+    os.environ["GUARDS_LOCAL_ENGINE"] = engine
+    local._models.pop(local.EMBEDDED_NAME, None)
+
+
 async def ask(i: int, max_tokens: int) -> Any:
     import litellm
 
@@ -74,18 +88,34 @@ def first_request() -> dict[str, float]:
     return {"first_request_s": round(time.perf_counter() - start, 1)}
 
 
-def throughput(batches: list[int], new_tokens: int, budget_s: float) -> list[dict[str, Any]]:
-    """Decode throughput per batch size (prefill included in the time, reported apart)."""
-    loaded = local.load("smollm2")
-    prompts = [local.prompt_ids(loaded, messages(i)) for i in range(max(batches))]
+def _decoder(engine: str, loaded: Any) -> Any:
+    """run(prompts, tokens): decode every prompt for exactly `tokens` new tokens (end of turn ignored)."""
+    if engine == "ct2":
+        def run_ct2(prompts: list[list[int]], tokens: int) -> None:
+            start = [loaded.tokenizer.convert_ids_to_tokens(p) for p in prompts]
+            loaded.generator.generate_batch(start, max_length=tokens, min_length=tokens, end_token=[],
+                                            include_prompt_in_result=False, sampling_topk=1)
+        return run_ct2
+
     tok = loaded.tokenizer
+
+    def run_tf(prompts: list[list[int]], tokens: int) -> None:
+        decode_batch(
+            loaded.model, prompts, [GenParams(max_tokens=tokens)] * len(prompts), eos_ids=frozenset(),
+            pad_id=loaded.pad_id, detokenize=lambda ids: tok.decode(ids, skip_special_tokens=True),
+        )  # fmt: skip
+    return run_tf
+
+
+def throughput(engine: str, batches: list[int], new_tokens: int, budget_s: float) -> list[dict[str, Any]]:
+    """Decode throughput per batch size (prefill included in the time)."""
+    loaded = local.load(local.EMBEDDED_NAME)
+    prompts = [local.prompt_ids(loaded, messages(i)) for i in range(max(batches))]
+    decode = _decoder(engine, loaded)
 
     def run(n: int, tokens: int) -> float:
         start = time.perf_counter()
-        decode_batch(
-            loaded.model, prompts[:n], [GenParams(max_tokens=tokens)] * n, eos_ids=frozenset(),
-            pad_id=loaded.pad_id, detokenize=lambda ids: tok.decode(ids, skip_special_tokens=True),
-        )  # fmt: skip
+        decode(prompts[:n], tokens)
         return time.perf_counter() - start
 
     run(2, 2)  # warm up
@@ -101,13 +131,9 @@ def throughput(batches: list[int], new_tokens: int, budget_s: float) -> list[dic
         rate = n * new_tokens / seconds
         rows.append(
             {"batch": n, "seconds": round(seconds, 1), "prompt_tokens": sum(len(p) for p in prompts[:n]),
-             "new_tokens": n * new_tokens, "tokens_per_s": round(rate, 1)}
+             "new_tokens": n * new_tokens, "tokens_per_s": round(rate, 1), "loadavg": os.getloadavg()[0]}
         )  # fmt: skip
-        print(rows[-1], flush=True)
-    base = next((r["tokens_per_s"] for r in rows if r["batch"] == 1 and "tokens_per_s" in r), None)
-    for r in rows:
-        if base and "tokens_per_s" in r:
-            r["speedup_vs_1"] = round(r["tokens_per_s"] / base, 2)
+        print(engine, rows[-1], flush=True)
     return rows
 
 
@@ -127,30 +153,109 @@ def gate(n: int, max_tokens: int) -> dict[str, Any]:
         "completion_tokens": sum(done), "mean_completion_tokens": round(sum(done) / n, 1),
         "hit_max_tokens": sum(r.choices[0].finish_reason == "length" for r in resps),
         "tokens_per_s": round(sum(done) / seconds, 1), "seconds_per_request": round(seconds / n, 2),
+        "loadavg": os.getloadavg()[0],
     }  # fmt: skip
+
+
+def greedy_answers(n: int, max_tokens: int) -> list[str]:
+    """Greedy answers to the first n fixed prompts, sent together (as the gate would)."""
+
+    async def all_of_them() -> list[Any]:
+        return await asyncio.gather(*(ask(i, max_tokens) for i in range(n)))
+
+    local.register()
+    return [r.choices[0].message.content or "" for r in asyncio.run(all_of_them())]
+
+
+def differences(old: list[str], new: list[str]) -> list[dict[str, Any]]:
+    """Where each pair of answers parts: index, first differing character, and a window around it."""
+    out = []
+    for i, (a, b) in enumerate(zip(old, new, strict=True)):
+        if a == b:
+            continue
+        at = next((k for k, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+        out.append({"prompt": i, "from_char": at, "old": a[max(0, at - 20): at + 60],
+                    "new": b[max(0, at - 20): at + 60], "old_len": len(a), "new_len": len(b)})
+    return out
+
+
+def make_guard(engine: str, timeout_s: float) -> dict[str, Any]:
+    """Wall time of the smoke gate as `make guard` runs it, with an empty answer cache, on `engine`."""
+    import subprocess
+    import tempfile
+
+    root = Path(__file__).resolve().parent.parent
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "GUARDS_LOCAL_ENGINE": engine, "GUARDS_CACHE_DIR": str(Path(tmp) / "cache"),
+               "OMP_WAIT_POLICY": "PASSIVE", "GUARDS_LOCAL_BATCH": os.environ.get("GUARDS_LOCAL_BATCH", "32")}
+        cmd = [sys.executable, "-m", "pytest", "suites/", "-q", "-p", "no:hypothesispytest", "-p", "no:cacheprovider",
+               f"--junitxml={Path(tmp) / 'junit.xml'}"]
+        start = time.perf_counter()
+        try:
+            proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=timeout_s)
+            code: int | str = proc.returncode
+            tail = (proc.stdout or "").strip().splitlines()[-1:] or [""]
+        except subprocess.TimeoutExpired:
+            code, tail = "timeout", [""]
+        return {"engine": engine, "seconds": round(time.perf_counter() - start, 1), "exit": code,
+                "last_line": tail[0][:200], "loadavg": os.getloadavg()[0]}
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--batches", default="1,2,4,8,16,32,64", help="comma list of batch sizes")
-    ap.add_argument("--new-tokens", type=int, default=64)
-    ap.add_argument("--budget-s", type=float, default=300.0, help="skip batch sizes that would end past this")
+    ap.add_argument("--engines", default=",".join(ENGINES), help="comma list of transformers, ct2 (in this order)")
+    ap.add_argument("--batches", default="1,16,32", help="comma list of batch sizes")
+    ap.add_argument("--new-tokens", type=int, default=32)
+    ap.add_argument("--budget-s", type=float, default=240.0, help="per engine: skip batch sizes ending past this")
     ap.add_argument("--gate", type=int, default=0, help="also send this many concurrent requests through litellm")
     ap.add_argument("--gate-max-tokens", type=int, default=300)
+    ap.add_argument("--compare", type=int, default=16, help="fixed prompts whose greedy answers are compared")
+    ap.add_argument("--compare-max-tokens", type=int, default=96)
+    ap.add_argument("--make-guard", action="store_true", help="also time `pytest suites/` cold on each engine")
+    ap.add_argument("--make-guard-timeout-s", type=float, default=900.0)
     ap.add_argument("--json", type=Path, help="write the results here")
     args = ap.parse_args(argv)
-    import torch
-
-    result: dict[str, Any] = {"loadavg": os.getloadavg()[0]}
-    result.update(first_request())
-    result.update(torch_threads=torch.get_num_threads(), invariant=os.environ.get("GUARDS_LOCAL_INVARIANT", "1"))
-    print(result, flush=True)
+    engines = [e for e in args.engines.split(",") if e]
     batches = [int(b) for b in args.batches.split(",") if b]
-    if batches:
-        result["throughput"] = throughput(batches, args.new_tokens, args.budget_s)
-    if args.gate:
-        result["gate"] = gate(args.gate, args.gate_max_tokens)
-        print(result["gate"], flush=True)
+    result: dict[str, Any] = {"loadavg_start": os.getloadavg()[0], "threads": local._threads(), "engines": {}}
+    if "ct2" in engines:  # the one-time conversion, outside every timing
+        from guards.models import ct2
+
+        start = time.perf_counter()
+        ct2.ensure_converted(local.embedded_gguf())
+        result["ct2_conversion_s"] = round(time.perf_counter() - start, 1)
+        result["ct2_engine"] = ct2.engine_tag()
+    answers: dict[str, list[str]] = {}
+    for engine in engines:
+        use_engine(engine)
+        entry: dict[str, Any] = first_request()
+        entry["loadavg"] = os.getloadavg()[0]
+        print(engine, entry, flush=True)
+        if batches:
+            entry["throughput"] = throughput(engine, batches, args.new_tokens, args.budget_s)
+        if args.compare:
+            answers[engine] = greedy_answers(args.compare, args.compare_max_tokens)
+        if args.gate:
+            entry["gate"] = gate(args.gate, args.gate_max_tokens)
+            print(engine, entry["gate"], flush=True)
+        result["engines"][engine] = entry
+    if set(ENGINES) <= set(engines):
+        old, new = (result["engines"][e].get("throughput", []) for e in ENGINES)
+        result["ratio_tokens_per_s"] = {
+            str(a["batch"]): round(b["tokens_per_s"] / a["tokens_per_s"], 2)
+            for a, b in zip(old, new, strict=True) if "tokens_per_s" in a and "tokens_per_s" in b
+        }
+        if args.gate:
+            g_old, g_new = (result["engines"][e]["gate"] for e in ENGINES)
+            result["ratio_gate_tokens_per_s"] = round(g_new["tokens_per_s"] / g_old["tokens_per_s"], 2)
+        if args.compare:
+            diffs = differences(answers["transformers"], answers["ct2"])
+            result["greedy_compare"] = {"prompts": args.compare, "max_tokens": args.compare_max_tokens,
+                                        "identical": args.compare - len(diffs), "differences": diffs}
+    if args.make_guard:
+        result["make_guard"] = [make_guard(e, args.make_guard_timeout_s) for e in engines]
+        for row in result["make_guard"]:
+            print("make guard", row, flush=True)
     result["loadavg_end"] = os.getloadavg()[0]
     text = json.dumps(result, indent=2)
     print(text)
