@@ -30,6 +30,7 @@ from guards.core.identities import (
 from guards.core.schemas import first_error, where
 from guards.tasks import get_task, task_names
 from guards.tasks.custom import CustomTaskError, custom_task, parse_spec
+from guards.tasks.download import downloaded_data_dir
 from guards.tasks.registry import BUILTIN as BUILTIN_TASKS
 from guards.tasks.registry import register as register_task
 
@@ -341,7 +342,8 @@ def build(
         cache_expiry_days=float(cache_expiry) if cache_expiry else None,
         report=over.get("report") or run.get("report") or None,
         history_dir=over.get("history_dir") or run.get("history_dir") or None,
-        data_dir=over.get("data_dir") or run.get("data_dir") or None,
+        # GUARDS_DATA_DIR / --data-dir, then [run] data_dir, then what `guards data download` wrote to the user cache
+        data_dir=over.get("data_dir") or run.get("data_dir") or downloaded_data_dir(environ),
         sandbox=_choice(over.get("sandbox", run.get("sandbox", "auto")), "sandbox",
                         ("auto", "bwrap", "namespaces", "process")),
         budget_usd=run.get("budget_usd"),
