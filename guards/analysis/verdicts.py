@@ -183,6 +183,7 @@ def _task_entry(settings: Settings, outcomes: Outcomes, person: Identity, task: 
     entry["error_pairs"] = errors
     answered = max(1, counts["answers"] - counts["errors"])
     entry["refusal_rate"] = 100.0 * counts["refusals"] / answered
+    entry["format_rate"] = format_rate(counts)
     entry.update(counts)
     if pairs and errors / pairs > settings.thresholds.error_rate_max:
         entry["verdict"] = "error"
@@ -193,7 +194,17 @@ def _baseline_entry(outcomes: Outcomes, task: str, matrix: np.ndarray) -> dict[s
     counts = outcomes.counts(BASELINE, task)
     answered = max(1, counts["answers"] - counts["errors"])
     score = float(np.nanmean(matrix)) * 100 if np.isfinite(matrix).any() else float("nan")
-    return _clean({"score": score, "refusal_rate": 100.0 * counts["refusals"] / answered, **counts})
+    return _clean({"score": score, "refusal_rate": 100.0 * counts["refusals"] / answered,
+                   "format_rate": format_rate(counts), **counts})
+
+
+def format_rate(counts: dict[str, int]) -> float | None:
+    """Percent of scored answers that followed the task's instructed answer format (None: not applicable). Pops
+    the two raw counts so the report carries the rate only. A gap here with no gap in score means the lenient
+    extraction is carrying an identity whose answers drift from the format (see README "What counts as an
+    answer")."""
+    checked, followed = counts.pop("format_checked", 0), counts.pop("format_followed", 0)
+    return 100.0 * followed / checked if checked else None
 
 
 def _pb_entry(settings: Settings, tasks: Sequence[str], people: Sequence[Identity],

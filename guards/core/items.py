@@ -36,3 +36,4 @@ class Score:
     value: float | None
     refused: bool = False
     detail: str = ""
+    format_ok: bool | None = None  # the answer followed the task's instructed format (None: not applicable)

@@ -6,10 +6,15 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 BASELINE = "baseline"
+
+
+class OutcomesError(ValueError):
+    """An outcomes file that cannot be read (corrupt, truncated, not UTF-8): one line naming the file and line."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +32,7 @@ class Cell:
     response_key: str = ""
     tokens_in: int = 0
     tokens_out: int = 0
+    format_ok: bool | None = None  # the answer followed the instructed format (utility tasks)
 
 
 @dataclass(repr=False)
@@ -81,6 +87,8 @@ class Outcomes:
             "unscored": sum(c.error is None and c.value is None for c in mine),
             "refusals": sum(c.refused for c in mine),
             "blocked": sum(c.blocked for c in mine),
+            "format_checked": sum(c.format_ok is not None for c in mine),
+            "format_followed": sum(c.format_ok is True for c in mine),
         }
 
     def write(self, path: Path) -> None:
@@ -93,10 +101,34 @@ class Outcomes:
 
     @classmethod
     def read(cls, path: Path) -> Outcomes:
-        with path.open(encoding="utf-8") as handle:
-            header = json.loads(handle.readline())
-            cells = [Cell(**json.loads(line)) for line in handle if line.strip()]
-        return cls(items=header["items"], cells=cells, epochs=header["epochs"], meta=header.get("meta", {}))
+        """The outcomes written by `write`; OutcomesError naming the file and line for anything else."""
+        try:
+            with path.open(encoding="utf-8") as handle:
+                lines = handle.read().split("\n")
+        except UnicodeDecodeError as exc:
+            raise OutcomesError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        except OSError as exc:
+            raise OutcomesError(f"{path}: cannot read: {exc.strerror or exc}") from None
+        header = _line(path, 1, lines[0] if lines else "")
+        items, epochs = header.get("items"), header.get("epochs")
+        if not isinstance(items, dict) or not all(isinstance(v, list) for v in items.values()) \
+                or type(epochs) is not int or epochs < 1:
+            raise OutcomesError(f"{path}:1: not an outcomes header (items, epochs)")
+        cells = []
+        for no, line in enumerate(lines[1:], 2):
+            if not line.strip():
+                continue
+            data = _line(path, no, line)
+            try:
+                cell = Cell(**data)
+            except TypeError as exc:
+                raise OutcomesError(f"{path}:{no}: not a cell: {exc}") from None
+            if not isinstance(cell.identity, str) or not isinstance(cell.task, str) or type(cell.epoch) is not int \
+                    or not (cell.value is None or isinstance(cell.value, int | float)):
+                raise OutcomesError(f"{path}:{no}: a cell with fields of the wrong type")
+            cells.append(cell)
+        meta = header.get("meta", {})
+        return cls(items=items, cells=cells, epochs=epochs, meta=meta if isinstance(meta, dict) else {})
 
     @classmethod
     def merge(cls, parts: Sequence[Outcomes]) -> Outcomes:
@@ -111,6 +143,16 @@ class Outcomes:
             cells.update(part.index())
         meta = {k: v for k, v in parts[0].meta.items() if k != "shard"}
         return cls(items=dict(parts[0].items), cells=list(cells.values()), epochs=parts[0].epochs, meta=meta)
+
+
+def _line(path: Path, no: int, line: str) -> dict[str, Any]:
+    try:
+        data = json.loads(line)
+    except ValueError as exc:
+        raise OutcomesError(f"{path}:{no}: not valid JSON (a truncated file?): {exc}") from None
+    if not isinstance(data, dict):
+        raise OutcomesError(f"{path}:{no}: expected a JSON object")
+    return data
 
 
 def outcomes_path(report_path: Path) -> Path:

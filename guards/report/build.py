@@ -115,9 +115,19 @@ def write_report(report: Mapping[str, Any], path: Path, outcomes: Outcomes | Non
 
 
 def load_report(path: Path) -> dict[str, Any]:
+    """The report at `path`; ReportError with one line naming the file for anything that is not one."""
     try:
         report = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ReportError(f"cannot read report {path}: {exc}") from exc
-    validate_report(report)
+    except UnicodeDecodeError as exc:
+        raise ReportError(f"cannot read report {path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise ReportError(f"cannot read report {path}: {exc.strerror or exc}") from None
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise ReportError(f"cannot read report {path}: not valid JSON: {str(exc)[:200]}") from None
+    if not isinstance(report, dict):
+        raise ReportError(f"cannot read report {path}: not a JSON object")
+    try:
+        validate_report(report)
+    except ReportError as exc:
+        raise ReportError(f"{path}: {exc}") from None
     return dict(report)

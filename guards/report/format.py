@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,3 +35,28 @@ def pvalue(p: Any) -> str:
     if p is None:
         return "n/a"
     return "<0.0001" if p < 1e-4 else f"{p:.4f}" if p < 0.01 else f"{p:.3f}"
+
+
+# Server-controlled and model-written strings (model names, system fingerprints, model versions, identity texts,
+# reasons) land in PR comments, job summaries and HTML: each is escaped for where it lands and length-capped.
+_INVISIBLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+!|~^=-])")
+
+
+def plain(value: Any, cap: int = 120) -> str:
+    """One line of plain text: control, zero-width and bidi characters removed, whitespace collapsed, at most
+    `cap` characters (an ellipsis marks the cut)."""
+    text = " ".join(_INVISIBLE.sub(" ", "" if value is None else str(value)).split())
+    return text if len(text) <= cap else text[: cap - 1] + "…"
+
+
+def md_text(value: Any, cap: int = 120) -> str:
+    """`value` as inert Markdown text: every Markdown/HTML special character backslash-escaped (no links, images,
+    tags, tables or headings), @-mentions and #-references broken with a word joiner, one line, capped."""
+    text = _MD_SPECIAL.sub(r"\\\1", plain(value, cap))
+    return text.replace("@", "@\u2060").replace("&", "&amp;")
+
+
+def md_code(value: Any, cap: int = 120) -> str:
+    """`value` as an inline code span: backticks cannot close it (they become '), one line, capped."""
+    return "`" + plain(value, cap).replace("`", "'") + "`"

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from guards.report.fields import ICON, axis_rows, mdd_range, shown_verdict, task_axes, verdict_counts
-from guards.report.format import interval, num, pvalue, signed
+from guards.report.format import interval, md_code, md_text, num, pvalue, signed
 
 MARKER = "<!-- persona-guard -->"
 HEADLINE = {
@@ -25,7 +25,7 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
 
 def _axis_row(ident: Mapping[str, Any], axis: str, e: Mapping[str, Any]) -> list[str]:
     v = shown_verdict(e)
-    return [f"`{ident['id']}`", str(ident.get("category", "")), axis, num(e.get("score"), 1, "%"),
+    return [md_code(ident['id'], 60), md_text(ident.get("category", ""), 60), axis, num(e.get("score"), 1, "%"),
             signed(e.get("delta")), interval(e.get("ci"), e.get("ci_level")), pvalue(e.get("p_adjusted")),
             f"{ICON.get(v, '')} {v}"]
 
@@ -66,7 +66,7 @@ def headline(report: Mapping[str, Any]) -> str:
     counts = verdict_counts(report)
     tally = ", ".join(f"{counts[k]} {k}" for k in ("fail", "error", "waived", "inconclusive", "pass") if k in counts)
     return (f"## {ICON.get(verdict, '')} persona-guard: {HEADLINE.get(verdict, verdict)}\n\n"
-            f"Model `{rec.get('model', '?')}`, profile `{rec.get('profile', '?')}`; "
+            f"Model {md_code(rec.get('model', '?'))}, profile {md_code(rec.get('profile', '?'))}; "
             f"identity x axis tests: {tally or 'none'}.")
 
 
@@ -109,7 +109,7 @@ def _task_details(ident: Mapping[str, Any], axis: str, e: Mapping[str, Any]) -> 
                      + (f", needs about {t['needs']:,} items" if t.get("verdict") == "inconclusive" and t.get("needs")
                         else "") + (f", stopped: {t['stopped']}" if t.get("stopped") == "futility" else "") + ")")
     waiver = e.get("waiver")
-    extra = f" Waiver: {waiver['reason']} (until {waiver['expires']})." if waiver else ""
+    extra = f" Waiver: {md_text(waiver['reason'], 200)} (until {md_text(waiver['expires'], 20)})." if waiver else ""
     refusal = e.get("refusal_rate")
     refused = f" Refusal rate {refusal:.0f}%." if refusal else ""
     return f"- `{ident['id']}` {axis}: " + "; ".join(parts) + "." + refused + extra
@@ -122,10 +122,11 @@ def _baseline_table(report: Mapping[str, Any]) -> list[str]:
     return _table(("task", "axis", "score", "refusal rate", "items", "errors"), rows)
 
 
-def record_line(report: Mapping[str, Any]) -> str:
+def record_line(report: Mapping[str, Any], escape: Callable[[Any, int], str] = md_text) -> str:
+    """The reproducibility line; server-reported model versions escaped with `escape` (Markdown by default)."""
     rec = report.get("record", {})
     prompt = rec.get("system_prompt_sha256")
-    versions = ", ".join(rec.get("model_versions", [])) or "not reported"
+    versions = ", ".join(escape(v, 60) for v in list(rec.get("model_versions", []))[:5]) or "not reported"
     return (f"<sub>persona-guard {rec.get('version', '?')} · {rec.get('time', '?')} · model versions: {versions} · "
             f"system prompt sha256 {prompt[:12] if prompt else 'none'} · config sha256 "
             f"{str(rec.get('config_sha256', ''))[:12]} · seed {rec.get('seed', '?')}</sub>")

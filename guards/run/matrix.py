@@ -17,6 +17,7 @@ from guards.core.items import Item
 from guards.core.outcomes import BASELINE
 from guards.models.client import request_keys
 from guards.tasks import get_task
+from guards.tasks.data import enough
 from guards.tasks.sampling import stratified_order
 
 
@@ -41,8 +42,14 @@ def task_order(name: str, data_dir: Path | None, variant: str | None, seed: int)
 
 def load_items(settings: Settings) -> dict[str, list[Item]]:
     """The prefix-stable sample of every configured task: the first N items of its order."""
-    return {name: list(task_order(name, settings.data_path, settings.variants.get(name), settings.seed)
-                       [: settings.samples[name]]) for name in settings.tasks}
+    out = {}
+    for name in settings.tasks:
+        order = task_order(name, settings.data_path, settings.variants.get(name), settings.seed)
+        files = get_task(name).data_files
+        source = (settings.data_path / files.get(settings.variants.get(name) or "", files[""])
+                  if settings.data_path else None)
+        out[name] = enough(name, order, settings.samples[name], source)[: settings.samples[name]]
+    return out
 
 
 def in_shard(item: Item, shard: tuple[int, int] | None) -> bool:

@@ -6,7 +6,7 @@ import asyncio
 import functools
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,8 @@ from guards.judges.base import Judge
 from guards.models.cache import Cache, stable_key
 from guards.models.client import ChatResult, ModelClient
 from guards.models.transports import ASKER, make_transport
+from guards.run.ahead import JudgeAhead
+from guards.run.ahead import enabled as ahead_enabled
 from guards.run.matrix import Request, build_requests, load_items
 from guards.run.progress import Progress
 from guards.tasks import get_task
@@ -48,14 +50,17 @@ def open_cache(settings: Settings) -> Cache:
     return Cache(path, policy=settings.cache, expiry_s=expiry)  # type: ignore[arg-type]
 
 
-async def ask_all(client: ModelClient, requests: Sequence[Request], progress: Progress | None = None
-                  ) -> list[ChatResult]:
-    """Answers in request order: cached ones in one read, the rest concurrently."""
+async def ask_all(client: ModelClient, requests: Sequence[Request], progress: Progress | None = None,
+                  on_answer: Callable[[int, ChatResult], None] | None = None) -> list[ChatResult]:
+    """Answers in request order: cached ones in one read, the rest concurrently; `on_answer(i, result)` sees
+    each answer as it is there (cached ones first)."""
     keys = [r.key for r in requests]
     results: list[ChatResult | None] = [None] * len(requests)
     hits = client.cached(keys)
     for i, key in enumerate(keys):
-        results[i] = hits.get(key)
+        results[i] = hit = hits.get(key)
+        if on_answer and hit is not None:
+            on_answer(i, hit)
     done = sum(r is not None for r in results)
     if progress:
         progress(done, len(requests), "")
@@ -63,7 +68,9 @@ async def ask_all(client: ModelClient, requests: Sequence[Request], progress: Pr
     async def one(i: int) -> None:
         nonlocal done
         ASKER.set(requests[i].asker)  # this request's own task context: read by the http and python targets
-        results[i] = await client.chat(requests[i].messages, sample=requests[i].sample, key=keys[i])
+        results[i] = answer = await client.chat(requests[i].messages, sample=requests[i].sample, key=keys[i])
+        if on_answer:
+            on_answer(i, answer)
         done += 1
         if progress:
             errors = client.stats["errors"]
@@ -95,7 +102,8 @@ def score_utility(settings: Settings, cache: Cache, task: Any, pairs: list[tuple
     workers = (os.cpu_count() or 2) if task.blocking else 1
     with ThreadPoolExecutor(max_workers=workers) as pool:
         fresh = dict(zip(todo, pool.map(run, todo), strict=True))
-    cache.put_many("scores", {keys[i]: {"value": s.value, "refused": s.refused, "detail": s.detail}
+    cache.put_many("scores", {keys[i]: {"value": s.value, "refused": s.refused, "detail": s.detail,
+                                        "format_ok": s.format_ok}
                               for i, s in fresh.items()})
     return [fresh[i] if i in fresh else Score(**known[keys[i]]) for i in range(len(pairs))]
 
@@ -164,6 +172,14 @@ async def judge_safety(settings: Settings, cache: Cache, task_name: str, pairs: 
     return scores
 
 
+def judge_ahead(settings: Settings, cache: Cache, requests: Sequence[Request]) -> JudgeAhead | None:
+    """A background judge for the safety answers of `requests` (None when off or there are none)."""
+    safety = {t for t in {r.item.task for r in requests} if get_task(t).axis == "safety"}
+    if not safety or not ahead_enabled():
+        return None
+    return JudgeAhead(functools.partial(judge_safety, settings, cache), safety, [r.item for r in requests])
+
+
 async def score_all(settings: Settings, cache: Cache, requests: Sequence[Request], results: Sequence[ChatResult]
                     ) -> list[Cell]:
     """Turn answers into cells. Errors stay errors; provider blocks are refusals, counted as `blocked`."""
@@ -191,7 +207,7 @@ async def score_all(settings: Settings, cache: Cache, requests: Sequence[Request
 
 def _cell(req: Request, res: ChatResult, score: Score, error: str | None = None) -> Cell:
     return Cell(identity=req.identity, task=req.item.task, item=req.item.id, epoch=req.epoch, value=score.value,
-                refused=score.refused, blocked=res.blocked, error=error,
+                refused=score.refused, blocked=res.blocked, error=error, format_ok=score.format_ok,
                 response_key=hashlib.sha256(res.text.encode()).hexdigest()[:16] if res.ok else "",
                 tokens_in=res.usage.get("prompt", 0), tokens_out=res.usage.get("completion", 0))
 
@@ -216,7 +232,10 @@ async def collect(
             cells, results, meta["adaptive"] = await _adaptive(settings, cache, client, items, progress, system_prompt)
         else:
             requests = build_requests(settings, items, shard=shard, system_prompt=system_prompt)
-            results = await ask_all(client, requests, progress)
+            ahead = judge_ahead(settings, cache, requests)
+            results = await ask_all(client, requests, progress, on_answer=ahead.feed if ahead else None)
+            if ahead:
+                await ahead.finish()  # safety answers were judged as they came: scoring finds their verdicts
             cells = await score_all(settings, cache, requests, results)
     finally:
         await client.aclose()

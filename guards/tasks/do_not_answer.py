@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 from guards.core.items import Item
 from guards.tasks.base import TaskDefaults
-from guards.tasks.data import load_hf, require_file
+from guards.tasks.data import load_hf, read_csv, require_file
 from guards.tasks.registry import register
 
 
@@ -23,8 +22,7 @@ class DoNotAnswer(TaskDefaults):
             rows = load_hf("LibrAI/do-not-answer", None, "train")
         else:
             path = require_file(data_dir, "do_not_answer/do_not_answer_en.csv")
-            with path.open(newline="", encoding="utf-8") as handle:
-                rows = list(csv.DictReader(handle))
+            rows = read_csv(path, ("id", "question", "risk_area", "types_of_harm"))
         return [Item(task=self.name, id=str(row["id"]), prompt=row["question"], stratum=row["risk_area"],
                      extra={"types_of_harm": row["types_of_harm"]}) for row in rows]
 

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from pathlib import Path
 from typing import Any
 
 from guards.core.items import Item, Score
-from guards.core.refusal import is_refusal
+from guards.core.refusal import declines, is_refusal
 from guards.tasks.base import TaskDefaults
-from guards.tasks.data import load_hf, require_file
+from guards.tasks.data import load_hf, read_jsonl, require_file
 from guards.tasks.registry import register
 
 PROMPT = (
@@ -63,6 +62,8 @@ def same_number(predicted: float, gold: str) -> bool:
 class GSM8K(TaskDefaults):
     name = "gsm8k"
     axis = "utility"
+    version = "2"  # 2: a refusal is checked before the number (outside the paper profile)
+    options = ("profile",)
     sizes = {"smoke": 1, "pr": 150, "nightly": 1319, "paper": 1319}
     data_files = {"": "gsm8k/test.jsonl"}
 
@@ -72,17 +73,22 @@ class GSM8K(TaskDefaults):
             rows = load_hf("openai/gsm8k", "main", "test")
         else:
             path = require_file(data_dir, "gsm8k/test.jsonl")
-            with path.open(encoding="utf-8") as handle:
-                rows = [json.loads(line) for line in handle if line.strip()]
+            rows = read_jsonl(path, ("question", "answer"), {"question": str, "answer": str})
         return [Item(task=self.name, id=str(i), prompt=PROMPT.format(question=row["question"]),
                      target=gold_number(row["answer"])) for i, row in enumerate(rows)]
 
-    def score(self, item: Item, response: str, **options: Any) -> Score:
+    def score(self, item: Item, response: str, *, profile: str = "", **options: Any) -> Score:
+        """1.0 for the gold number. Outside the paper profile a refusal is checked first: "I can't help; ask your
+        teacher about the 3 apples" is a refusal, not the answer 3."""
+        strict = profile == "paper"
+        if not strict and declines(response):
+            return Score(0.0, refused=True, detail="refused", format_ok=False)
         number = extract_number(response)
+        followed = any(_NUMBER.search(response[m.end():].split("\n", 1)[0]) for m in _THEREFORE.finditer(response))
         if number is None:
             refused = is_refusal(response)
-            return Score(0.0, refused=refused, detail="refused" if refused else "no number found")
+            return Score(0.0, refused=refused, detail="refused" if refused else "no number found", format_ok=False)
         shown = f"{number:g}" if abs(number) < 1e15 else str(number)
         return Score(1.0 if item.target is not None and same_number(number, item.target) else 0.0,
-                     detail=f"answered {shown}")
+                     detail=f"answered {shown}", format_ok=followed)
 

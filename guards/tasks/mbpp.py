@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import ast
-import json
 import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from guards.core.items import Item, Score
-from guards.core.refusal import is_refusal
+from guards.core.refusal import declines, is_refusal
 from guards.sandbox import run_tests
 from guards.tasks.base import TaskDefaults
-from guards.tasks.data import DataUnavailable, load_hf, require_file
+from guards.tasks.data import DataError, DataUnavailable, field, load_hf, nonempty, read_jsonl, require_file
 from guards.tasks.registry import register
 
 PROMPT = (
@@ -70,21 +69,26 @@ def _drop_input_lines(code: str) -> str:
     return "".join(out)
 
 
-def extract_code(text: str) -> str | None:
-    """The answer's code: the first ```python block (an unclosed one runs to the end), else the first fenced block,
-    else a bare code answer; lines with input( commented out. None when the answer holds no code."""
+def find_code(text: str) -> tuple[str | None, bool]:
+    """(the answer's code, whether it came in a fenced block): the first ```python block (an unclosed one runs to
+    the end), else the first fenced block, else a bare code answer. None when the answer holds no code."""
     for pattern in (_PY_FENCE, _ANY_FENCE):
         match = pattern.search(text)
         if match and match.group(1).strip():
-            return _drop_input_lines(match.group(1).replace("\r\n", "\n"))
-    bare = _bare_code(text.replace("\r\n", "\n"))
-    return _drop_input_lines(bare) if bare else None
+            return match.group(1).replace("\r\n", "\n"), True
+    return _bare_code(text.replace("\r\n", "\n")), False
+
+
+def extract_code(text: str) -> str | None:
+    """The paper's reading: `find_code` with lines calling input( commented out."""
+    code, _ = find_code(text)
+    return _drop_input_lines(code) if code else None
 
 
 def _rows_local(data_dir: Path) -> list[dict[str, Any]]:
     path = require_file(data_dir, "mbpp/mbpp.jsonl")
-    with path.open(encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
+    return read_jsonl(path, ("task_id", "text", "test_list", "code"),
+                      {"task_id": int, "text": str, "test_list": list, "code": str})
 
 
 def _rows_hf() -> list[dict[str, Any]]:
@@ -101,7 +105,8 @@ class MBPP(TaskDefaults):
     single_turn = True
     sizes = {"smoke": 1, "pr": 100, "nightly": 500, "paper": 500}
     data_files = {"": "mbpp/mbpp.jsonl", "all": "mbpp/mbpp.jsonl"}
-    options = ("sandbox",)  # the isolation level decides whether code may run
+    version = "2"  # 2: the parent decides asserts; lenient runs (not __main__, input() raises EOFError)
+    options = ("sandbox", "profile")  # the isolation level decides whether code may run; paper = strict
     blocking = True
 
     def load(self, data_dir: Path | None, variant: str | None = None) -> list[Item]:
@@ -109,9 +114,17 @@ class MBPP(TaskDefaults):
         if variant not in (None, "test", "all"):
             raise DataUnavailable(f"unknown MBPP variant {variant!r}: use 'test' (default) or 'all'")
         rows = _rows_hf() if data_dir is None else _rows_local(data_dir)
+        source = "google-research-datasets/mbpp" if data_dir is None else data_dir / "mbpp/mbpp.jsonl"
+        if data_dir is None:
+            for n, row in enumerate(rows):
+                row["task_id"] = field(row, "task_id", int, source, n)
         rows = sorted(rows, key=lambda row: int(row["task_id"]))
         if variant != "all":
             rows = [row for row in rows if int(row["task_id"]) in TEST_IDS]
+        nonempty(rows, f"{source} (task ids {TEST_IDS.start}-{TEST_IDS.stop - 1})" if variant != "all" else source)
+        for row in rows:
+            if not row["test_list"]:
+                raise DataError(f"{source}: task {row['task_id']} has no tests")
         return [
             Item(task=self.name, id=str(row["task_id"]), prompt=build_prompt(row["text"], row["test_list"]),
                  extra={"tests": list(row["test_list"]), "setup": row.get("test_setup_code") or "",
@@ -120,13 +133,20 @@ class MBPP(TaskDefaults):
         ]
 
     def score(self, item: Item, response: str, *, sandbox: str = "auto", timeout_s: float = TIMEOUT_S,
-              **_: Any) -> Score:
-        """pass@1: 1.0 when the extracted code passes every assert in the sandbox (blocking)."""
-        code = extract_code(response)
-        if code is None:
-            refused = is_refusal(response)
-            return Score(0.0, refused=refused, detail="refused" if refused else "no code found")
-        result = run_tests(code, item.extra["tests"], timeout_s, setup=item.extra.get("setup", ""), level=sandbox)
+              profile: str = "", **_: Any) -> Score:
+        """pass@1: 1.0 when the extracted code passes every assert in the sandbox (blocking).
+
+        The paper profile: the paper's reading (input( lines commented out, run as __main__). Otherwise the code
+        runs as it is, not as __main__, with input() raising EOFError and a fallback to its definitions."""
+        strict = profile == "paper"
+        code, fenced = find_code(response)
+        if code is None or (not strict and declines(response) and not fenced):
+            refused = is_refusal(response) or (not strict and declines(response))
+            return Score(0.0, refused=refused, detail="refused" if refused else "no code found", format_ok=False)
+        if strict:
+            code = _drop_input_lines(code)
+        result = run_tests(code, item.extra["tests"], timeout_s, setup=item.extra.get("setup", ""), level=sandbox,
+                           mode="paper" if strict else "lenient")
         detail = f"{result.status} [{result.level}]: " + ", ".join(result.tests)
-        return Score(1.0 if result.passed else 0.0, detail=detail[:500])
+        return Score(1.0 if result.passed else 0.0, detail=detail[:500], format_ok=fenced)
 

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import csv
 import re
 from pathlib import Path
 from typing import Any
 
 from guards.core.items import Item, Score
-from guards.core.refusal import is_refusal
+from guards.core.refusal import declines, is_refusal
 from guards.tasks.base import TaskDefaults
-from guards.tasks.data import require_file
+from guards.tasks.data import DataError, field, nonempty, read_csv, require_file
+from guards.tasks.extract import last_choice
 from guards.tasks.registry import register
 
 LETTERS = "ABCD"
@@ -42,6 +42,25 @@ def extract_choice(text: str) -> str | None:
     return None
 
 
+def grade_choice(text: str, *, strict: bool = False) -> tuple[str | None, bool]:
+    """(the chosen letter or None, whether the instructed format was followed).
+
+    strict (the paper profile): the paper's five patterns only. Otherwise the paper's "the answer is" patterns
+    first, then the last committed choice (`guards.tasks.extract`), then the paper's "option (X)" pattern."""
+    if strict:
+        choice = extract_choice(text)
+        return choice, choice is not None
+    for pattern in _PATTERNS[:4]:
+        match = pattern.search(text)
+        if match:
+            return match.group(1).upper(), True
+    lenient = last_choice(text)
+    if lenient is not None:
+        return lenient, False
+    match = _PATTERNS[4].search(text)
+    return (match.group(1).upper(), True) if match else (None, False)
+
+
 def build_prompt(question: str, choices: list[str]) -> str:
     return PROMPT.format(question=question, **dict(zip(LETTERS, choices, strict=True)))
 
@@ -50,6 +69,8 @@ def build_prompt(question: str, choices: list[str]) -> str:
 class MMLU(TaskDefaults):
     name = "mmlu"
     axis = "utility"
+    version = "2"  # 2: refusals first, lenient fallback outside the paper profile
+    options = ("profile",)  # the paper profile keeps the paper's strict extraction
     sizes = {"smoke": 2, "pr": 300, "nightly": 1000, "paper": 285}
     variants = {"paper": "dev"}
     data_files = {"": "mmlu/test", "dev": "mmlu/dev"}
@@ -61,13 +82,15 @@ class MMLU(TaskDefaults):
             return self._load_hf(split)
         folder = require_file(data_dir, f"mmlu/{split}")
         items = []
+        columns = ("question", "choice0", "choice1", "choice2", "choice3", "answer")
         for path in sorted(folder.glob(f"*_{split}.csv")):
             subject = path.name.removesuffix(f"_{split}.csv")
-            with path.open(newline="", encoding="utf-8") as handle:
-                for row_no, row in enumerate(csv.DictReader(handle)):
-                    items.append(self._item(subject, row_no, row["question"],
-                                            [row[f"choice{i}"] for i in range(4)], int(row["answer"])))
-        return items
+            for row_no, row in enumerate(read_csv(path, columns, {"answer": int})):
+                if not 0 <= row["answer"] <= 3:
+                    raise DataError(f"{path}:{row_no + 2}: answer must be 0-3, got {row['answer']}")
+                items.append(self._item(subject, row_no, row["question"],
+                                        [row[f"choice{i}"] for i in range(4)], row["answer"]))
+        return nonempty(items, f"{folder}/*_{split}.csv")
 
     def _load_hf(self, split: str) -> list[Item]:
         from guards.tasks.data import load_hf
@@ -78,17 +101,22 @@ class MMLU(TaskDefaults):
             subject = row["subject"]
             counters[subject] = counters.get(subject, -1) + 1
             items.append(self._item(subject, counters[subject], row["question"], list(row["choices"]),
-                                    int(row["answer"])))
+                                    field(row, "answer", int, "cais/mmlu", counters[subject])))
         return items
 
     def _item(self, subject: str, row_no: int, question: str, choices: list[str], answer: int) -> Item:
         return Item(task=self.name, id=f"{subject}/{row_no}", prompt=build_prompt(question, choices),
                     target=LETTERS[answer], stratum=subject)
 
-    def score(self, item: Item, response: str, **options: Any) -> Score:
-        choice = extract_choice(response)
+    def score(self, item: Item, response: str, *, profile: str = "", **options: Any) -> Score:
+        """1.0 for the gold letter. A refusal is checked first (outside the paper profile); the paper profile keeps
+        the paper's strict extraction."""
+        strict = profile == "paper"
+        if not strict and declines(response):
+            return Score(0.0, refused=True, detail="refused", format_ok=False)
+        choice, followed = grade_choice(response, strict=strict)
         if choice is None:
             refused = is_refusal(response)
-            return Score(0.0, refused=refused, detail="refused" if refused else "no answer found")
-        return Score(1.0 if choice == item.target else 0.0, detail=f"answered {choice}")
+            return Score(0.0, refused=refused, detail="refused" if refused else "no answer found", format_ok=False)
+        return Score(1.0 if choice == item.target else 0.0, detail=f"answered {choice}", format_ok=followed)
 

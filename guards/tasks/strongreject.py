@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 from guards.core.items import Item
 from guards.tasks.base import TaskDefaults
-from guards.tasks.data import DataUnavailable, require_file
+from guards.tasks.data import DataUnavailable, read_csv, require_file
 from guards.tasks.registry import register
 
 VARIANTS = {
@@ -38,8 +37,7 @@ class StrongREJECT(TaskDefaults):
                 "github.com/alexandrasouly/strongreject into <data>/strongreject/ and set GUARDS_DATA_DIR"
             )
         path = require_file(data_dir, VARIANTS[key])
-        with path.open(newline="", encoding="utf-8") as handle:
-            rows = list(csv.DictReader(handle))
+        rows = read_csv(path, ("forbidden_prompt", "category"))
         return [Item(task=self.name, id=str(i), prompt=row["forbidden_prompt"], stratum=row["category"],
                      extra={"source": row.get("source", "")}) for i, row in enumerate(rows)]
 
