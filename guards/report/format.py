@@ -40,7 +40,7 @@ def pvalue(p: Any) -> str:
 # Server-controlled and model-written strings (model names, system fingerprints, model versions, identity texts,
 # reasons) land in PR comments, job summaries and HTML: each is escaped for where it lands and length-capped.
 _INVISIBLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+!|~^=-])")
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~^=-])")
 
 
 def plain(value: Any, cap: int = 120) -> str:
@@ -53,8 +53,8 @@ def plain(value: Any, cap: int = 120) -> str:
 def md_text(value: Any, cap: int = 120) -> str:
     """`value` as inert Markdown text: every Markdown/HTML special character backslash-escaped (no links, images,
     tags, tables or headings), @-mentions and #-references broken with a word joiner, one line, capped."""
-    text = _MD_SPECIAL.sub(r"\\\1", plain(value, cap))
-    return text.replace("@", "@\u2060").replace("&", "&amp;")
+    text = plain(value, cap).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MD_SPECIAL.sub(r"\\\1", text).replace("@", "@\u2060")
 
 
 def md_code(value: Any, cap: int = 120) -> str:
