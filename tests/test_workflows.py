@@ -89,11 +89,21 @@ def test_there_are_the_three_workflows() -> None:
     assert {p.name for p in WORKFLOWS} >= {"guard.yml", "nightly.yml", "ci.yml"}
 
 
-def test_actionlint_passes_on_every_workflow(tmp_path: Path) -> None:
-    results = actionlint(WORKFLOWS, tmp_path)
+def generated_workflow(tmp_path: Path) -> Path:
+    """The workflow `guards init` writes into a user's repository."""
+    from guards.cli.init import render_workflow
+
+    path = tmp_path / "persona-guard.yml"
+    path.write_text(render_workflow("prompts/system.txt"))
+    return path
+
+
+def test_actionlint_passes_on_every_workflow_and_the_generated_one(tmp_path: Path) -> None:
+    files = [*WORKFLOWS, generated_workflow(tmp_path)]
+    results = actionlint(files, tmp_path)
     problems = [f"{e['file']}:{e['line']}:{e['column']}: {e['message']}" for errs in results.values() for e in errs]
     assert problems == []
-    assert len(results) == len(WORKFLOWS)
+    assert len(results) == len(files)
 
 
 def test_actionlint_catches_a_broken_workflow(tmp_path: Path) -> None:
@@ -106,43 +116,110 @@ def test_actionlint_catches_a_broken_workflow(tmp_path: Path) -> None:
     assert any("stepz" in e["message"] for e in errors), errors
 
 
-def test_pr_gate_runs_only_when_the_prompt_or_thresholds_change() -> None:
+def test_this_repository_gates_through_its_own_action() -> None:
+    for name in ("guard.yml", "nightly.yml"):
+        uses = [s.get("uses", "") for s in steps(load(REPO / ".github" / "workflows" / name))]
+        assert "./" in uses, name
+
+
+def test_pr_gate_runs_only_when_the_prompt_or_thresholds_change_and_main_seeds_the_cache() -> None:
     doc = load(REPO / ".github" / "workflows" / "guard.yml")
     trigger = doc["on"]
-    assert set(trigger) == {"pull_request"}
+    assert set(trigger) == {"pull_request", "push"}
+    assert trigger["push"]["branches"] == ["main"]  # a push to main saves the cache pull requests restore
     paths = trigger["pull_request"]["paths"]
-    assert "thresholds.toml" in paths
+    assert "thresholds.toml" in paths and "action.yml" in paths
     assert any(p.startswith("prompts/") for p in paths), paths
     assert all(not p.startswith("**") and p != "*" for p in paths), "a catch-all filter runs on every change"
+    assert "required" in (REPO / ".github" / "workflows" / "guard.yml").read_text().lower()
 
 
-def test_pr_gate_reuses_the_cache_comments_in_place_and_fails_on_the_verdict() -> None:
-    doc = load(REPO / ".github" / "workflows" / "guard.yml")
-    all_steps = steps(doc)
-    uses = [s.get("uses", "") for s in all_steps]
-    assert any(u.startswith("actions/cache/restore@") for u in uses)
-    assert any(u.startswith("actions/cache/save@") for u in uses)
-    assert any(u.startswith("actions/upload-artifact@") for u in uses)
-    script = next(s["with"]["script"] for s in all_steps if s.get("uses", "").startswith("actions/github-script@"))
-    assert "<!-- persona-guard -->" in script and "updateComment" in script
-    runs = "\n".join(str(s.get("run", "")) for s in all_steps)
-    assert "pytest suites/" in runs and "guards run" in runs and "guards compare" in runs
-    final = all_steps[-1]
-    assert "steps.gate.outcome == 'failure'" in final["if"] and "exit 1" in final["run"]
+def action() -> dict[str, Any]:
+    return dict(yaml.safe_load((REPO / "action.yml").read_text()))
 
 
-def test_nightly_refreshes_the_cache_appends_history_and_reports_drift() -> None:
-    doc = load(REPO / ".github" / "workflows" / "nightly.yml")
-    assert "schedule" in doc["on"]
-    assert doc["env"]["GUARDS_CACHE"] == "refresh"
-    runs = "\n".join(str(s.get("run", "")) for s in steps(doc))
-    assert "guards drift" in runs and "--append" in runs
-    assert any("issues.create" in str((s.get("with") or {}).get("script", "")) for s in steps(doc))
+def test_action_yml_validates_against_the_github_action_metadata_schema() -> None:
+    """check-jsonschema's vendored copy of SchemaStore's github-action schema (the dev extra installs it)."""
+    jsonschema = pytest.importorskip("jsonschema")
+    vendor = pytest.importorskip("check_jsonschema.builtin_schemas.vendor")
+    from importlib import resources
+
+    schema = json.loads(resources.files(vendor).joinpath("github-actions.json").read_text())
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    assert [e.message for e in validator.iter_errors(action())] == []
+    broken = {**action(), "runs": {"using": "composite"}}  # the validator bites: composite without steps
+    assert list(validator.iter_errors(broken))
+
+
+def test_action_inputs_outputs_and_what_it_installs() -> None:
+    doc = action()
+    assert set(doc["inputs"]) >= {"config", "profile", "python-version", "persona-guard-version", "compare-with-base",
+                                  "comment", "nightly", "extra-args"}
+    assert set(doc["outputs"]) == {"verdict", "report"}
+    assert doc["runs"]["using"] == "composite"
+    runs = "\n".join(str(s.get("run", "")) for s in doc["runs"]["steps"])
+    assert not re.search(r"pip install[^\n]*\s-e\s", runs)  # the pinned package, never an editable checkout
+    assert all("cache" not in (s.get("with") or {}) for s in doc["runs"]["steps"]
+               if "setup-python" in s.get("uses", ""))  # cache: pip errors without a requirements file
+    assert 'persona-guard==$VERSION' in runs and "bubblewrap" in runs
+    assert "guards data download" in runs and "manifest_digest" in runs
+    assert "pytest suites/" in runs and "guards comment" in runs and "guards compare" in runs
+
+
+def _pinned(uses: str) -> bool:
+    return uses.startswith("./") or bool(re.fullmatch(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}", uses))
+
+
+@pytest.mark.parametrize("path", [REPO / "action.yml", *WORKFLOWS], ids=lambda p: p.name)
+def test_actions_are_pinned_to_commits_with_their_tag_named(path: Path) -> None:
+    """Every third-party action is a 40-hex commit with the tag it stands for named beside it; the only tag kept
+    (setup-node in ci.yml) says why."""
+    text = path.read_text()
+    doc = yaml.safe_load(text)
+    all_steps = doc["runs"]["steps"] if "runs" in doc else steps(doc)
+    for step in all_steps:
+        uses = step.get("uses")
+        if not uses:
+            continue
+        if uses == "actions/setup-node@v4":
+            assert "no source for its SHA" in text
+            continue
+        assert _pinned(uses), uses
+        if not uses.startswith("./"):
+            sha = uses.split("@")[1]
+            line = next(i for i, x in enumerate(text.splitlines()) if sha in x)
+            near = "\n".join(text.splitlines()[max(0, line - 2): line + 1])
+            assert re.search(r"v\d+\.\d+\.\d+", near), f"{uses}: name the tag it pins"
+
+
+def test_action_data_and_response_caches() -> None:
+    all_steps = action()["runs"]["steps"]
+    caches = [s for s in all_steps if "actions/cache/" in s.get("uses", "")]
+    data = next(s for s in caches if "data" in s.get("name", "").lower() and "restore" in s["uses"])
+    assert "data-key" in data["with"]["key"]
+    responses = next(s for s in caches if s["with"]["path"] == ".guards/cache" and "restore" in s["uses"])
+    assert "default_branch" in responses["with"]["restore-keys"]  # a pull request reuses main's answers
+    assert any(s["with"]["path"] == ".guards/cache" and "save" in s["uses"] and "always()" in s.get("if", "")
+               for s in caches)
+
+
+def test_fork_pull_requests_skip_with_a_notice_not_a_red_check() -> None:
+    all_steps = action()["runs"]["steps"]
+    fork = all_steps[0]
+    assert fork["id"] == "fork" and "::notice::" in fork["run"] and "skip=true" in fork["run"]
+    for step in all_steps[1:]:
+        assert "steps.fork.outputs.skip != 'true'" in step.get("if", ""), step.get("name", step.get("uses"))
+
+
+def test_action_fails_on_the_gate_status() -> None:
+    final = action()["runs"]["steps"][-1]
+    assert "exit 1" in final["run"] and "steps.gate.outputs.status" in final["env"]["STATUS"]
 
 
 def test_ci_runs_make_test() -> None:
     doc = load(REPO / ".github" / "workflows" / "ci.yml")
     assert any(str(s.get("run", "")).strip().startswith("make test") for s in steps(doc))
+    assert "cache: pip" not in (REPO / ".github" / "workflows" / "ci.yml").read_text()
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=[p.name for p in WORKFLOWS])
@@ -163,3 +240,13 @@ def test_the_leak_check_finds_leaks() -> None:
         {"name": "d", "uses": "some/action@v1", "with": {"token": "${{ secrets.KEY }}"}},
     ]}}}
     assert [x.split(":")[0] for x in leaks(doc)] == ["a", "b", "c", "d"]
+
+
+def test_workflows_pass_only_inputs_the_action_declares(tmp_path: Path) -> None:
+    """actionlint (WebAssembly, no file access) cannot read ./action.yml: check `with:` against its inputs here."""
+    declared = set(action()["inputs"])
+    calls = [s for p in [*WORKFLOWS, generated_workflow(tmp_path)] for s in steps(load(p))
+             if s.get("uses") == "./" or "persona-guard/persona-guard@" in s.get("uses", "")]
+    assert len(calls) >= 3
+    for step in calls:
+        assert set(step.get("with") or {}) <= declared, step["with"]
