@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from guards.models import local
-from guards.models.batching import Batcher, GenParams, Request, cut_at_stop  # noqa: E402
+from guards.models import ct2, local  # noqa: E402
+from guards.models.batching import Batcher, Generation, GenParams, Request, cut_at_stop  # noqa: E402
 
 HAS_TORCH = all(importlib.util.find_spec(m) for m in ("torch", "transformers"))
 needs_torch = pytest.mark.skipif(not HAS_TORCH, reason="needs the 'local' extra: torch and transformers")
@@ -286,7 +286,10 @@ def _ask(question: str, **params: Any) -> Any:
 
 
 @needs_embedded
-def test_embedded_model_answers_through_litellm() -> None:
+def test_embedded_model_answers_through_litellm(monkeypatch: pytest.MonkeyPatch) -> None:
+    if not _converted():  # the first ct2 use converts (minutes): the default suite stays fast on a fresh machine
+        monkeypatch.setenv("GUARDS_LOCAL_ENGINE", "transformers")
+        local._models.pop(local.EMBEDDED_NAME, None)
     started = time.monotonic()
     resp = asyncio.run(_ask("What is the capital of France?", max_tokens=16, temperature=0))
     assert "Paris" in resp.choices[0].message.content
@@ -339,11 +342,14 @@ def test_embedded_sync_completion() -> None:
 
 @pytest.mark.slow
 @needs_embedded
-def test_embedded_logits_bitwise_equal_batched_vs_alone() -> None:
-    """Greedy equality above could pass by luck; the logits themselves must be equal bit for bit."""
+def test_embedded_logits_bitwise_equal_batched_vs_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Greedy equality above could pass by luck; the logits themselves must be equal bit for bit (transformers)."""
     import torch
 
     from guards.models.batching import DecodeSession
+
+    monkeypatch.setenv("GUARDS_LOCAL_ENGINE", "transformers")
+    local._models.pop(local.EMBEDDED_NAME, None)
 
     loaded = local.load("smollm2")
     prompts = [local.prompt_ids(loaded, [SYSTEM, {"role": "user", "content": q}]) for q in QUESTIONS]
@@ -358,3 +364,125 @@ def test_embedded_logits_bitwise_equal_batched_vs_alone() -> None:
     together = logits_after(prompts, 3)
     for i, p in enumerate(prompts):
         assert torch.equal(together[i], logits_after([p], 3)[0]), QUESTIONS[i]
+
+
+# --- the CTranslate2 engine ----------------------------------------------------------------------
+
+
+HAS_CT2 = importlib.util.find_spec("ctranslate2") is not None
+needs_ct2 = pytest.mark.skipif(not HAS_CT2, reason="needs ctranslate2 (the 'local' extra)")
+
+
+def test_engine_choice_per_model_kind(monkeypatch: pytest.MonkeyPatch) -> None:
+    gguf = local.ModelSpec("smollm2", "/x", "m.gguf")
+    folder = local.ModelSpec("org/model", "org/model")
+    assert local.engine_for(gguf, "auto", True) == "ct2"
+    assert local.engine_for(gguf, "auto", False) == "transformers"
+    assert local.engine_for(gguf, "transformers", True) == "transformers"
+    assert local.engine_for(folder, "auto", True) == "transformers"  # hub ids and folders (GPUs): transformers
+    with pytest.raises(local.LocalModelError, match="GGUF"):
+        local.engine_for(folder, "ct2", True)
+    with pytest.raises(local.LocalModelError, match="ctranslate2"):
+        local.engine_for(gguf, "ct2", False)
+    monkeypatch.setenv("GUARDS_LOCAL_ENGINE", "llamacpp")
+    with pytest.raises(local.LocalModelError, match="GUARDS_LOCAL_ENGINE"):
+        local.engine_choice()
+
+
+@needs_ct2
+def test_conversion_folder_is_keyed_by_file_content_and_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                               ) -> None:
+    monkeypatch.setenv("GUARDS_CT2_CACHE", str(tmp_path / "cache"))
+    model = tmp_path / "m.gguf"
+    model.write_bytes(b"weights v1")
+    first = ct2.converted_dir(model)
+    assert first == ct2.converted_dir(model) and first.parent == tmp_path / "cache"
+    assert ct2.engine_tag() in first.name
+    time.sleep(0.01)
+    model.write_bytes(b"weights v2")  # new content: a new folder, never the old conversion
+    assert ct2.converted_dir(model) != first
+    monkeypatch.setattr(ct2, "engine_tag", lambda: "ct2-9.9.9-int8")
+    assert "ct2-9.9.9-int8" in ct2.converted_dir(model).name
+    assert not ct2.is_converted(first)  # no done.json: never used half-written
+
+
+class _FakeStep:
+    def __init__(self, batch_id: int, token_id: int, is_last: bool) -> None:
+        self.batch_id, self.token_id, self.is_last = batch_id, token_id, is_last
+
+
+class _FakeGenerator:
+    """Emits scripted tokens per row through the callback, stopping a row when the callback says so."""
+
+    def __init__(self, script: list[list[int]]) -> None:
+        self.script, self.calls = script, []
+
+    def generate_batch(self, start: list[list[str]], *, max_length: int, callback: Any, **kwargs: Any) -> None:
+        self.calls.append((len(start), max_length, kwargs))
+        alive = set(range(len(start)))
+        for step in range(max_length):
+            for b in sorted(alive):
+                token = self.script[b][step] if step < len(self.script[b]) else 0
+                last = step == max_length - 1 or token == 2
+                if callback(_FakeStep(b, token, last)) or last:
+                    alive.discard(b)
+
+
+class _FakeTok:
+    def convert_ids_to_tokens(self, ids: list[int]) -> list[str]:
+        return [str(i) for i in ids]
+
+    def decode(self, ids: list[int], skip_special_tokens: bool = True) -> str:
+        return "".join(chr(96 + i) for i in ids)
+
+
+def _fake_model(script: list[list[int]]) -> ct2.Ct2Model:
+    return ct2.Ct2Model(_FakeGenerator(script), _FakeTok(), frozenset({2}), 0, True, "ct2-test")
+
+
+def test_ct2_rows_are_delivered_as_they_finish_with_stop_rules() -> None:
+    model = _fake_model([[3, 4, 2], [5, 6, 7, 8, 9, 10], [1, 1, 1, 1], [4, 4]])
+    got: list[tuple[int, Generation]] = []
+    params = [GenParams(max_tokens=8), GenParams(max_tokens=8, stop=("gh",)), GenParams(max_tokens=3),
+              GenParams(max_tokens=0)]
+    ct2.generate(model, [[1], [1, 2], [1], [1]], params, [0, 1, 2, 3], lambda h, g: got.append((h, g)))
+    by = dict(got)
+    assert len(got) == 4 and next(h for h, _ in got) == 3  # max_tokens 0 first, at once
+    assert by[0] == Generation("cd", "stop", 1, 3)  # end of turn: not in the text, counted as a token
+    assert by[1].text == "ef" and by[1].finish_reason == "stop"  # cut at the stop string
+    assert by[2] == Generation("aaa", "length", 1, 3)
+    assert by[3] == Generation("", "length", 1, 0)
+    assert [h for h, _ in got].index(0) < [h for h, _ in got].index(1)  # the short row did not wait for the long
+
+
+def test_ct2_groups_by_sampling_settings_and_seeds_alone() -> None:
+    model = _fake_model([[3]] * 5)
+    greedy = GenParams(max_tokens=4)
+    seeded = GenParams(max_tokens=4, temperature=0.8, seed=5)
+    ct2.generate(model, [[1]] * 5, [greedy, greedy, seeded, seeded, greedy], list(range(5)), lambda h, g: None)
+    sizes = sorted(n for n, _, _ in model.generator.calls)
+    assert sizes == [1, 1, 3]  # greedy rows share a call; each seeded row runs alone (its seed decides it)
+    assert any(kw.get("random_seed") == 5 for _, _, kw in model.generator.calls)
+
+
+def _converted() -> bool:
+    if not (HAS_CT2 and HAS_EMBEDDED):
+        return False
+    return ct2.is_converted(ct2.converted_dir(local.embedded_gguf()))
+
+
+needs_converted = pytest.mark.skipif(not _converted(), reason="the embedded model is not converted for ct2 yet "
+                                     "(first use converts it: a few minutes; benchmarks/local.py does it)")
+
+
+@needs_converted
+def test_embedded_model_on_ct2_answers_and_records_its_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GUARDS_LOCAL_ENGINE", "ct2")
+    local._models.pop(local.EMBEDDED_NAME, None)
+    try:
+        resp = asyncio.run(_ask("What is the capital of France?", max_tokens=16, temperature=0))
+        assert "Paris" in resp.choices[0].message.content
+        assert resp.system_fingerprint == ct2.engine_tag()
+        assert 0 < resp.usage.completion_tokens <= 16
+    finally:
+        local._models.pop(local.EMBEDDED_NAME, None)

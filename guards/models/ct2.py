@@ -186,11 +186,12 @@ def load(folder: Path, threads: int) -> Ct2Model:
     return Ct2Model(generator, tokenizer, frozenset(eos), pad, supports_system(tokenizer), engine_tag())
 
 
-def sampling_key(params: GenParams) -> tuple[Any, ...]:
-    """Requests that can share one generate_batch call (seeded sampling never shares: its seed is per call)."""
+def sampling_key(params: GenParams, row: int) -> tuple[Any, ...]:
+    """Requests that can share one generate_batch call (a seeded row never shares: the seed is per call)."""
     if params.temperature <= 0:
-        return ("greedy", params.max_tokens)
-    return ("sample", params.max_tokens, params.temperature, params.top_k, params.top_p, params.seed, id(params))
+        return ("greedy",)
+    alone = row if params.seed is not None else None
+    return ("sample", params.temperature, params.top_k, params.top_p, alone)
 
 
 def generate(
@@ -206,15 +207,17 @@ def generate(
         if q.max_tokens <= 0:
             deliver(handles[i], Generation("", "length", len(prompts[i]), 0))
         else:
-            groups.setdefault(sampling_key(q), []).append(i)
+            groups.setdefault(sampling_key(q, i), []).append(i)
     for rows in groups.values():
-        _generate_group(model, [prompts[i] for i in rows], params[rows[0]], [handles[i] for i in rows], deliver)
+        _generate_group(model, [prompts[i] for i in rows], [params[i] for i in rows], [handles[i] for i in rows],
+                        deliver)
 
 
 def _generate_group(
-    model: Ct2Model, prompts: list[Sequence[int]], q: GenParams, handles: list[Any],
+    model: Ct2Model, prompts: list[Sequence[int]], params: list[GenParams], handles: list[Any],
     deliver: Callable[[Any, Generation], None],
 ) -> None:
+    """One generate_batch call; each row's own max_tokens and stop strings end it (from the callback)."""
     tok = model.tokenizer
     tokens: list[list[int]] = [[] for _ in prompts]
     done = [False] * len(prompts)
@@ -224,7 +227,7 @@ def _generate_group(
 
     def finish(b: int, reason: str) -> None:
         done[b] = True
-        text, _ = cut_at_stop(detok(tokens[b]), q.stop)
+        text, _ = cut_at_stop(detok(tokens[b]), params[b].stop)
         deliver(handles[b], Generation(text, reason, len(prompts[b]), len(tokens[b])))
 
     def on_token(step: Any) -> bool:
@@ -232,13 +235,15 @@ def _generate_group(
         if done[b]:
             return True
         tokens[b].append(int(step.token_id))
-        if tokens[b][-1] in model.eos_ids or (q.stop and cut_at_stop(detok(tokens[b]), q.stop)[1]):
+        stop = params[b].stop
+        if tokens[b][-1] in model.eos_ids or (stop and cut_at_stop(detok(tokens[b]), stop)[1]):
             finish(b, "stop")
-        elif len(tokens[b]) >= q.max_tokens or step.is_last:
+        elif len(tokens[b]) >= params[b].max_tokens or step.is_last:
             finish(b, "length")
         return done[b]
 
     start = [tok.convert_ids_to_tokens(list(p)) for p in prompts]
+    q = params[0]  # the sampling settings the group shares
     kwargs: dict[str, Any] = {"sampling_topk": 1}
     if q.temperature > 0:
         kwargs = {"sampling_temperature": q.temperature, "sampling_topk": q.top_k or 0,
@@ -246,8 +251,8 @@ def _generate_group(
         if q.seed is not None:
             kwargs["random_seed"] = int(q.seed) % (2**63)
     model.generator.generate_batch(
-        start, max_length=q.max_tokens, include_prompt_in_result=False, end_token=list(model.eos_ids),
-        return_end_token=True, callback=on_token, **kwargs,
+        start, max_length=max(p.max_tokens for p in params), include_prompt_in_result=False,
+        end_token=list(model.eos_ids), return_end_token=True, callback=on_token, **kwargs,
     )
     for b in range(len(prompts)):
         if not done[b]:  # ended without a last-step callback (should not happen): report what it made

@@ -1,0 +1,222 @@
+"""Where a loopback gate run's wall time goes: start-up and imports, requests, judging, scoring, statistics, report.
+
+    .venv/bin/python benchmarks/gate_breakdown.py [--samples 60] [--latency 0.05] [--concurrency 32]
+        [--variants new,old] [--pr]      # --pr: the pr matrix (31 identities x 5 tasks, 35,200 requests)
+
+A ScriptedAssistant on 127.0.0.1 answers with a fixed latency; its Do-Not-Answer answers are replayed
+from the dataset's real responses (one of the six models', by prompt and identity), so the judge sees
+real lengths. For each variant, in one run and in this order:
+- `pytest suites/` as a user runs it (wall, subprocess);
+- the same gate in an instrumented child (`--child`), which prints its phases: imports, requests
+  (asking, answers cached), judging (verdicts not already made while requests were in flight),
+  utility scoring, statistics (build_report), report (writing it), and the judging done ahead;
+- a bare `litellm.acompletion` script sending the same number of requests (import included).
+Variants: "new" = the shipped defaults (ONNX judge, judging while requests are in flight); "old" =
+GUARDS_JUDGE_ENGINE=torch and GUARDS_JUDGE_AHEAD=0 (the torch judge after the last request).
+The load average is printed: the machine is shared, so compare within one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+T0 = time.perf_counter()
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+os.environ.setdefault("OPENAI_API_KEY", "sk-bench-not-a-key")
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+PR_TASKS = "mmlu,gsm8k,mbpp,do_not_answer,strongreject"
+VARIANTS = {"new": {}, "old": {"GUARDS_JUDGE_ENGINE": "torch", "GUARDS_JUDGE_AHEAD": "0"}}
+
+
+def config_text(url: str, tasks: str, concurrency: int, cache_dir: str) -> str:
+    names = ", ".join(f'"{t}"' for t in tasks.split(","))
+    return (f'[target]\nmodel = "openai/scripted"\napi_base = "{url}"\n[tasks]\nnames = [{names}]\n'
+            f'[judge]\nname = "offline"\n[run]\nprofile = "pr"\nconcurrency = {concurrency}\n'
+            f'cache_dir = "{cache_dir}"\n')
+
+
+# ---------------------------------------------------------------- the instrumented child
+
+
+def child(config: str) -> None:
+    """Run the gate once with timers around each phase; print them as one JSON line."""
+    start = time.perf_counter()
+    from guards.config.settings import load_settings
+    from guards.run import runner, session
+
+    phases: dict[str, float] = {"imports": time.perf_counter() - start}
+
+    def timed(name: str, fn: Any, is_async: bool) -> Any:
+        if is_async:
+            async def wrapper_async(*a: Any, **k: Any) -> Any:
+                t = time.perf_counter()
+                try:
+                    return await fn(*a, **k)
+                finally:
+                    phases[name] = phases.get(name, 0.0) + time.perf_counter() - t
+            return wrapper_async
+
+        def wrapper(*a: Any, **k: Any) -> Any:
+            t = time.perf_counter()
+            try:
+                return fn(*a, **k)
+            finally:
+                phases[name] = phases.get(name, 0.0) + time.perf_counter() - t
+        return wrapper
+
+    runner.ask_all = timed("requests", runner.ask_all, True)
+    runner.judge_safety = timed("judging after requests", runner.judge_safety, True)
+    runner.score_utility = timed("utility scoring", runner.score_utility, False)
+    session.build_report = timed("statistics (build_report)", session.build_report, False)
+    session.write_report = timed("report (write)", session.write_report, False)
+    t = time.perf_counter()
+    settings = load_settings(Path(config), {}, environ=dict(os.environ))
+    phases["settings"] = time.perf_counter() - t
+    t = time.perf_counter()
+    run = session.evaluate(settings, show_progress=False)
+    phases["evaluate (all)"] = time.perf_counter() - t
+    ahead = getattr(runner, "JUDGED_AHEAD", None)
+    out = {"phases": {k: round(v, 2) for k, v in phases.items()}, "verdict": run.report.get("verdict"),
+           "cells": len(run.outcomes.cells) if run.outcomes else 0,
+           "judged_ahead": dict(ahead) if isinstance(ahead, dict) else None,
+           "child_wall": round(time.perf_counter() - T0, 2)}
+    print("BREAKDOWN " + json.dumps(out))
+
+
+# ---------------------------------------------------------------- the parent
+
+
+def dna_replies(data_dir: Path) -> dict[str, list[str]]:
+    """Do-Not-Answer prompt -> the six models' real responses."""
+    from guards.judges.labels import load_labelled
+
+    out: dict[str, list[str]] = {}
+    for split in ("dev", "holdout"):
+        for row in load_labelled(data_dir, split):
+            out.setdefault(row.prompt, []).append(row.response)
+    return out
+
+
+def replay_safety(replies: dict[str, list[str]]) -> None:
+    """Make the scripted server answer Do-Not-Answer prompts with real responses (by prompt and identity)."""
+    import zlib
+
+    from guards.testing import server as srv
+
+    original = srv.decide
+
+    def decide(script: Any, messages: Any, seed: Any = None) -> Any:
+        d = original(script, messages, seed)
+        options = replies.get(d.prompt)
+        if d.task == "safety" and options:
+            pick = zlib.crc32(f"{d.prompt}|{d.identity}".encode()) % len(options)
+            return dataclasses.replace(d, text=options[pick])
+        return d
+
+    srv.decide = decide
+
+
+def bare_litellm(url: str, n: int, concurrency: int) -> float:
+    """Wall of a bare litellm script sending n requests (its import included), in a subprocess."""
+    code = (
+        "import asyncio, sys, time\n"
+        "t = time.perf_counter()\n"
+        "import litellm\n"
+        "litellm.suppress_debug_info = True\n"
+        f"sem = asyncio.Semaphore({concurrency})\n"
+        "async def one(i):\n"
+        "    async with sem:\n"
+        f"        await litellm.acompletion(model='openai/scripted', api_base='{url}', max_tokens=300,\n"
+        "            messages=[{'role': 'user', 'content': f'Question {i}: what is 2+2?'}])\n"
+        "async def main():\n"
+        f"    await asyncio.gather(*(one(i) for i in range({n})))\n"
+        "asyncio.run(main())\n"
+    )
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], check=True, env=os.environ.copy())
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--samples", type=int, default=60, help="items per task")
+    ap.add_argument("--tasks", default="mmlu,do_not_answer")
+    ap.add_argument("--pr", action="store_true", help="the pr matrix: 5 tasks, 110 items each (35,200 requests)")
+    ap.add_argument("--latency", type=float, default=0.05)
+    ap.add_argument("--concurrency", type=int, default=32)
+    ap.add_argument("--variants", default="new,old")
+    ap.add_argument("--json", type=Path)
+    default_data = Path(os.environ.get("GUARDS_DATA_DIR", REPO.parent / "shared/data"))
+    ap.add_argument("--data-dir", type=Path, default=default_data)
+    args = ap.parse_args()
+    if args.child:
+        child(args.child)
+        return
+    from guards.testing import Script, ScriptedAssistant
+
+    tasks, samples = (PR_TASKS, 110) if args.pr else (args.tasks, args.samples)
+    replay_safety(dna_replies(args.data_dir))
+    results: dict[str, Any] = {"tasks": tasks, "samples": samples, "latency_s": args.latency,
+                               "concurrency": args.concurrency, "variants": {}}
+    with ScriptedAssistant(Script(), latency_s=args.latency) as server:
+        for variant in [v for v in args.variants.split(",") if v]:
+            row: dict[str, Any] = {"loadavg_start": os.getloadavg()[0]}
+            with tempfile.TemporaryDirectory() as tmp:
+                env = {**os.environ, **VARIANTS[variant], "GUARDS_DATA_DIR": str(args.data_dir),
+                       "GUARDS_SAMPLES": str(samples)}
+                for name in ("pytest", "child"):
+                    config = Path(tmp) / f"{name}.toml"
+                    config.write_text(config_text(server.url, tasks, args.concurrency, f"{tmp}/{name}-cache"))
+                    before = server.requests
+                    cmd = ([sys.executable, "-m", "pytest", "suites/", "-q", "-p", "no:cacheprovider",
+                            "-p", "no:hypothesispytest", "--guards-config", str(config)] if name == "pytest"
+                           else [sys.executable, __file__, "--child", str(config)])
+                    start = time.perf_counter()
+                    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, check=False)
+                    wall = time.perf_counter() - start
+                    row[f"{name}_wall_s"] = round(wall, 2)
+                    row[f"{name}_requests"] = server.requests - before
+                    if name == "child":
+                        line = next((x for x in proc.stdout.splitlines() if x.startswith("BREAKDOWN ")), None)
+                        if line is None:
+                            raise SystemExit(f"child failed:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}")
+                        row.update(json.loads(line.removeprefix("BREAKDOWN ")))
+                        row["startup_before_imports_s"] = round(wall - row["child_wall"], 2)
+                    else:
+                        row["pytest_last_line"] = (proc.stdout.strip().splitlines() or [""])[-1][:160]
+                row["bare_litellm_wall_s"] = round(bare_litellm(server.url, row["pytest_requests"],
+                                                                args.concurrency), 2)
+            row["loadavg_end"] = os.getloadavg()[0]
+            results["variants"][variant] = row
+            print(variant, json.dumps(row, indent=1), flush=True)
+    variants = results["variants"]
+    print(f"\nloopback gate, {tasks} x {samples} items, latency {args.latency * 1000:.0f} ms, "
+          f"{args.concurrency} in flight; {os.cpu_count()} cores")
+    print(f"{'variant':<8}{'pytest wall':>12}{'bare litellm':>14}{'requests':>10}{'judging after':>15}"
+          f"{'stats':>8}{'report':>8}{'imports':>9}")
+    for name, row in variants.items():
+        ph = row["phases"]
+        print(f"{name:<8}{row['pytest_wall_s']:>12.1f}{row['bare_litellm_wall_s']:>14.1f}"
+              f"{ph.get('requests', 0):>10.1f}{ph.get('judging after requests', 0):>15.1f}"
+              f"{ph.get('statistics (build_report)', 0):>8.2f}{ph.get('report (write)', 0):>8.2f}"
+              f"{ph.get('imports', 0):>9.2f}")
+    if {"new", "old"} <= set(variants):
+        print(f"pytest wall old / new: {variants['old']['pytest_wall_s'] / variants['new']['pytest_wall_s']:.2f}x")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""Judging while requests are in flight (guards.run.ahead): safety answers are judged as they arrive."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from guards.core.items import Item
+from guards.run.ahead import MIN_CHUNK, JudgeAhead, enabled
+
+
+@dataclass
+class _Answer:
+    text: str
+    error: str | None = None
+    blocked: bool = False
+
+
+def _items(tasks: list[str]) -> list[Item]:
+    return [Item(id=str(i), task=t, prompt=f"p{i}") for i, t in enumerate(tasks)]
+
+
+def _run(tasks: list[str], answers: list[_Answer], delay: float = 0.0, fail: bool = False
+         ) -> tuple[list[tuple[str, list[str]]], JudgeAhead, list[int]]:
+    calls: list[tuple[str, list[str]]] = []
+    fed_before_call: list[int] = []
+    fed = 0
+
+    async def judge(task: str, rows: list[tuple[Item, str]]) -> None:
+        fed_before_call.append(fed)
+        await asyncio.sleep(delay)
+        if fail:
+            raise RuntimeError("judge down")
+        calls.append((task, [item.id for item, _ in rows]))
+
+    async def main() -> JudgeAhead:
+        nonlocal fed
+        ahead = JudgeAhead(judge, {"do_not_answer"}, _items(tasks))
+        for i, a in enumerate(answers):
+            ahead.feed(i, a)
+            fed += 1
+            await asyncio.sleep(0)
+        await ahead.finish()
+        return ahead
+
+    ahead = asyncio.run(main())
+    return calls, ahead, fed_before_call
+
+
+def test_safety_answers_are_judged_before_the_last_answer_arrives() -> None:
+    n = 4 * MIN_CHUNK
+    calls, ahead, fed_before = _run(["do_not_answer"] * n, [_Answer(f"a{i}") for i in range(n)])
+    assert calls and fed_before[0] < n  # the first call started while answers were still coming
+    assert ahead.judged == sum(len(ids) for _, ids in calls)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["mmlu", "do_not_answer"]), st.sampled_from(["ok", "error", "blocked"])),
+                max_size=200), st.sampled_from([0.0, 0.001]))
+def test_each_judgeable_answer_is_judged_at_most_once(rows: list[tuple[str, str]], delay: float) -> None:
+    answers = [_Answer("x", error="boom" if kind == "error" else None, blocked=kind == "blocked") for _, kind in rows]
+    calls, ahead, _ = _run([t for t, _ in rows], answers, delay)
+    judged = [i for _, ids in calls for i in ids]
+    assert len(judged) == len(set(judged))
+    ok = {str(i) for i, (t, kind) in enumerate(rows) if t == "do_not_answer" and kind == "ok"}
+    assert set(judged) <= ok  # never utility answers, errors or provider blocks
+    assert len(ok) - len(judged) < MIN_CHUNK  # what is left (less than a chunk) is judged when scoring
+    assert ahead.pending.get("do_not_answer", []) == [] or len(ok) - len(judged) == len(ahead.pending["do_not_answer"])
+
+
+def test_a_failing_judge_ahead_leaves_the_answers_to_scoring() -> None:
+    n = 2 * MIN_CHUNK
+    calls, ahead, _ = _run(["do_not_answer"] * n, [_Answer("a")] * n, fail=True)
+    assert calls == [] and ahead.judged == 0 and ahead.failed > 0
+
+
+def test_switch(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GUARDS_JUDGE_AHEAD", "0")
+    assert not enabled()
+    monkeypatch.delenv("GUARDS_JUDGE_AHEAD")
+    assert enabled()
