@@ -9,9 +9,10 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "guards"
 
-# bottom first: a module may import its own subpackage and any layer below it, never one above
+# bottom first: a module may import its own subpackage and any layer below it, never one above (templates: files
+# `guards init` writes into a user's repository, user-side code that may import the whole package)
 LAYERS = ["core", "sandbox", "stats", "tasks", "config", "models", "judges", "analysis", "report", "run", "mitigate",
-          "testing", "cli", "pytest_plugin"]
+          "testing", "cli", "pytest_plugin", "templates"]
 FACADE = "__init__"  # guards/__init__.py: the public API, resolved lazily on attribute access
 
 
