@@ -84,7 +84,7 @@ def test_the_check_sees_imports_inside_functions(tmp_path: Path) -> None:
         fake.unlink()
 
 
-@pytest.mark.parametrize("layer", LAYERS[:-1])
+@pytest.mark.parametrize("layer", [name for name in LAYERS if (PACKAGE / name).is_dir()])
 def test_subpackage_has_a_purpose_line(layer: str) -> None:
     init = PACKAGE / layer / "__init__.py"
     assert ast.get_docstring(ast.parse(init.read_text(encoding="utf-8"))), f"{init} needs a docstring"
