@@ -354,6 +354,8 @@ def test_the_parent_compares_values_the_child_never_saw() -> None:
 
 
 TRICKS = {
+    "the issue's __main__ rewrite": "import __main__\n"
+                                    "__main__._P['tests'][:] = ['pass'] * len(__main__._P['tests'])\n",
     "rewrite the harness's tests": "import __main__\n__main__._P['checks'][:] = [[]] * len(__main__._P['checks'])\n"
                                    "__main__._P['tests'] = ['pass'] * 2\n",
     "replace exec": "import builtins\nbuiltins.exec = lambda *a, **k: None\nbuiltins.eval = lambda *a, **k: 3\n",
