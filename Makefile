@@ -11,7 +11,7 @@ export TOKENIZERS_PARALLELISM := false
 export OMP_WAIT_POLICY ?= PASSIVE
 export GUARDS_LOCAL_BATCH ?= 32
 
-.PHONY: guard test test-all lint bench install clean
+.PHONY: guard test test-all lint bench install clean data
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +25,11 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
+# quiet: the gate's summary table, not library progress bars (model loading) or per-test tracebacks; exit codes:
+# 0 pass, 1 fail, 4 usage/config/data error, 6 error verdict
 guard: $(VENV)/.installed
-	$(PY) -m pytest suites/ -p no:hypothesispytest $(ARGS)
+	HF_HUB_DISABLE_PROGRESS_BARS=1 TRANSFORMERS_VERBOSITY=error TQDM_DISABLE=1 \
+	$(PY) -m pytest suites/ -q -p no:hypothesispytest $(ARGS)
 
 test: $(VENV)/.installed
 	$(PY) -m pytest tests/ -q $(ARGS)
@@ -43,6 +46,10 @@ test-all: $(VENV)/.installed
 bench: $(VENV)/.installed .venv-inspect/.installed
 	$(PY) benchmarks/throughput.py --inspect-python .venv-inspect/bin/python
 	$(PY) benchmarks/rerun.py
+
+# the evaluation data into the user cache folder (runs find it when GUARDS_DATA_DIR is unset)
+data: $(VENV)/.installed
+	$(VENV)/bin/guards data download $(ARGS)
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check guards suites tests benchmarks
