@@ -8,8 +8,9 @@ from the dataset's real responses (one of the six models', by prompt and identit
 real lengths. For each variant, in one run and in this order:
 - `pytest suites/` as a user runs it (wall, subprocess);
 - the same gate in an instrumented child (`--child`), which prints its phases: imports, requests
-  (asking, answers cached), judging (verdicts not already made while requests were in flight),
-  utility scoring, statistics (build_report), report (writing it), and the judging done ahead;
+  (asking, answers cached), scoring and judging after the last answer (what judging while requests
+  were in flight left over), judging in all (wall of the judging calls, overlapping requests or not),
+  utility scoring, statistics (build_report), report (writing it);
 - a bare `litellm.acompletion` script sending the same number of requests (import included).
 Variants: "new" = the shipped defaults (ONNX judge, judging while requests are in flight); "old" =
 GUARDS_JUDGE_ENGINE=torch and GUARDS_JUDGE_AHEAD=0 (the torch judge after the last request).
@@ -76,7 +77,8 @@ def child(config: str) -> None:
         return wrapper
 
     runner.ask_all = timed("requests", runner.ask_all, True)
-    runner.judge_safety = timed("judging after requests", runner.judge_safety, True)
+    runner.judge_safety = timed("judging (all calls, overlapping requests or not)", runner.judge_safety, True)
+    runner.score_all = timed("scoring and judging after requests", runner.score_all, True)
     runner.score_utility = timed("utility scoring", runner.score_utility, False)
     session.build_report = timed("statistics (build_report)", session.build_report, False)
     session.write_report = timed("report (write)", session.write_report, False)
@@ -86,10 +88,8 @@ def child(config: str) -> None:
     t = time.perf_counter()
     run = session.evaluate(settings, show_progress=False)
     phases["evaluate (all)"] = time.perf_counter() - t
-    ahead = getattr(runner, "JUDGED_AHEAD", None)
     out = {"phases": {k: round(v, 2) for k, v in phases.items()}, "verdict": run.report.get("verdict"),
            "cells": len(run.outcomes.cells) if run.outcomes else 0,
-           "judged_ahead": dict(ahead) if isinstance(ahead, dict) else None,
            "child_wall": round(time.perf_counter() - T0, 2)}
     print("BREAKDOWN " + json.dumps(out))
 
@@ -204,12 +204,13 @@ def main() -> None:
     variants = results["variants"]
     print(f"\nloopback gate, {tasks} x {samples} items, latency {args.latency * 1000:.0f} ms, "
           f"{args.concurrency} in flight; {os.cpu_count()} cores")
-    print(f"{'variant':<8}{'pytest wall':>12}{'bare litellm':>14}{'requests':>10}{'judging after':>15}"
-          f"{'stats':>8}{'report':>8}{'imports':>9}")
+    print(f"{'variant':<8}{'pytest wall':>12}{'bare litellm':>14}{'requests':>10}{'after requests':>16}"
+          f"{'judging':>9}{'stats':>8}{'report':>8}{'imports':>9}")
     for name, row in variants.items():
         ph = row["phases"]
         print(f"{name:<8}{row['pytest_wall_s']:>12.1f}{row['bare_litellm_wall_s']:>14.1f}"
-              f"{ph.get('requests', 0):>10.1f}{ph.get('judging after requests', 0):>15.1f}"
+              f"{ph.get('requests', 0):>10.1f}{ph.get('scoring and judging after requests', 0):>16.1f}"
+              f"{ph.get('judging (all calls, overlapping requests or not)', 0):>9.1f}"
               f"{ph.get('statistics (build_report)', 0):>8.2f}{ph.get('report (write)', 0):>8.2f}"
               f"{ph.get('imports', 0):>9.2f}")
     if {"new", "old"} <= set(variants):

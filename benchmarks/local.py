@@ -7,7 +7,8 @@
 For each engine (GUARDS_LOCAL_ENGINE=transformers: the old path; ct2: CTranslate2 int8), in this
 order, same prompts: the first request (model load included; ct2's one-time conversion is done
 before timing and reported apart); decode throughput (new tokens per second, end of turn ignored so
-every row makes exactly --new-tokens) per batch size; with --gate N, N concurrent MMLU-style requests
+every row makes exactly --new-tokens) per batch size, also per CPU second of the process (less moved
+by other processes on a shared machine); with --gate N, N concurrent MMLU-style requests
 through litellm.acompletion as the gate sends them. Then the ratio ct2 / transformers per batch size,
 and greedy answers to --compare fixed prompts from both engines, with every difference listed
 (where the texts part). With --make-guard, the wall time of the smoke gate (`pytest suites/` as
@@ -113,10 +114,10 @@ def throughput(engine: str, batches: list[int], new_tokens: int, budget_s: float
     prompts = [local.prompt_ids(loaded, messages(i)) for i in range(max(batches))]
     decode = _decoder(engine, loaded)
 
-    def run(n: int, tokens: int) -> float:
-        start = time.perf_counter()
+    def run(n: int, tokens: int) -> tuple[float, float]:
+        start, cpu = time.perf_counter(), time.process_time()
         decode(prompts[:n], tokens)
-        return time.perf_counter() - start
+        return time.perf_counter() - start, time.process_time() - cpu
 
     run(2, 2)  # warm up
     rows: list[dict[str, Any]] = []
@@ -127,11 +128,12 @@ def throughput(engine: str, batches: list[int], new_tokens: int, budget_s: float
         if time.perf_counter() + expected > deadline:
             rows.append({"batch": n, "skipped": f"would take ~{expected:.0f} s, past the budget"})
             continue
-        seconds = run(n, new_tokens)
+        seconds, cpu = run(n, new_tokens)
         rate = n * new_tokens / seconds
         rows.append(
             {"batch": n, "seconds": round(seconds, 1), "prompt_tokens": sum(len(p) for p in prompts[:n]),
-             "new_tokens": n * new_tokens, "tokens_per_s": round(rate, 1), "loadavg": os.getloadavg()[0]}
+             "new_tokens": n * new_tokens, "tokens_per_s": round(rate, 1),
+             "tokens_per_cpu_s": round(n * new_tokens / max(cpu, 1e-9), 1), "loadavg": os.getloadavg()[0]}
         )  # fmt: skip
         print(engine, rows[-1], flush=True)
     return rows
@@ -241,10 +243,11 @@ def main(argv: list[str] | None = None) -> int:
         result["engines"][engine] = entry
     if set(ENGINES) <= set(engines):
         old, new = (result["engines"][e].get("throughput", []) for e in ENGINES)
-        result["ratio_tokens_per_s"] = {
-            str(a["batch"]): round(b["tokens_per_s"] / a["tokens_per_s"], 2)
-            for a, b in zip(old, new, strict=True) if "tokens_per_s" in a and "tokens_per_s" in b
-        }
+        for unit in ("tokens_per_s", "tokens_per_cpu_s"):  # per CPU second: less moved by other load
+            result[f"ratio_{unit}"] = {
+                str(a["batch"]): round(b[unit] / a[unit], 2) for a, b in zip(old, new, strict=True)
+                if unit in a and unit in b
+            }
         if args.gate:
             g_old, g_new = (result["engines"][e]["gate"] for e in ENGINES)
             result["ratio_gate_tokens_per_s"] = round(g_new["tokens_per_s"] / g_old["tokens_per_s"], 2)
