@@ -60,6 +60,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     budget. Everything that can stop the run stops it here, before any request."""
     config = session.config
     state = _session(config)
+    if state.settings_error:
+        raise pytest.UsageError(state.settings_error)
     state.gate = any(is_gate_item(item) for item in session.items)
     if not state.gate:
         return
@@ -120,7 +122,8 @@ class GuardsSession:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.gate = False  # decided in pytest_collection_finish: the session collected gate tests
-        self.abort_reported = False  # an aborted run errors its first gate test only; the rest skip
+        self.abort_reported = False
+        self.settings_error: str | None = None  # a configuration error met while collecting (reported once)  # an aborted run errors its first gate test only; the rest skip
         self._settings: Settings | None = None
         self._run: Any = None
 
@@ -191,7 +194,12 @@ def header_lines(s: Settings) -> list[str]:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "guards_identity" in metafunc.fixturenames:
-        identities = _session(metafunc.config).settings.identities
+        state = _session(metafunc.config)
+        try:  # raised here it would be a collection error (exit 2): pytest_collection_finish raises it (exit 4)
+            identities = state.settings.identities
+        except pytest.UsageError as exc:
+            state.settings_error = str(exc)
+            identities = ()
         metafunc.parametrize("guards_identity", [i.id for i in identities], ids=[i.id for i in identities])
 
 

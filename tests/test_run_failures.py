@@ -109,8 +109,8 @@ def test_inconclusive_is_marked_in_junit(tmp_path: Path, data_dir: Path) -> None
         result = gate_in(folder, config, f"--junitxml={junit}", data_dir=data_dir)
     assert result.returncode == 0, result.stdout + result.stderr
     cases = {c.get("name"): c for c in ET.parse(junit).getroot().iter("testcase")}
-    marked = [c for c in cases.values()
-              if any(p.get("name") == "guards_verdict" and p.get("value") == "inconclusive" for p in c.iter("property"))]
+    marked = [c for c in cases.values() if any(
+        p.get("name") == "guards_verdict" and p.get("value") == "inconclusive" for p in c.iter("property"))]
     assert marked, result.stdout
     for case in marked:
         skipped = case.find("skipped")
