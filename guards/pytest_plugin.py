@@ -122,8 +122,8 @@ class GuardsSession:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.gate = False  # decided in pytest_collection_finish: the session collected gate tests
-        self.abort_reported = False
-        self.settings_error: str | None = None  # a configuration error met while collecting (reported once)  # an aborted run errors its first gate test only; the rest skip
+        self.abort_reported = False  # an aborted run errors its first gate test only; the rest skip
+        self.settings_error: str | None = None  # a configuration error met while collecting (reported once)
         self._settings: Settings | None = None
         self._run: Any = None
 
