@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from guards.config.settings import ConfigError, load_settings
-from guards.models.answers import MAX_ANSWER_CHARS, parse_answer
+from guards.models.answers import MAX_ANSWER_CHARS, MAX_VERSION_CHARS, parse_answer
 from guards.models.cache import Cache, CacheError
 from guards.models.client import ModelClient
 
@@ -54,6 +54,10 @@ def test_blocked_is_a_filter_or_a_refusal_field_and_text_is_valid_utf8() -> None
     clean = parse_answer(_resp(content="a\ud800b", usage={"prompt_tokens": 3, "completion_tokens": 2.0}))
     assert clean.text == "a\ufffdb" and clean.error is None and clean.usage == {"prompt": 3, "completion": 2}
     clean.text.encode("utf-8")
+    # the server-controlled version string is valid UTF-8 and capped before it reaches any report
+    long = parse_answer(_resp(model="m\ud800" + "x" * 10_000))
+    assert long.error is None and long.model_version is not None
+    assert len(long.model_version) <= MAX_VERSION_CHARS and "\ud800" not in long.model_version
 
 
 class _Fixed:
@@ -143,6 +147,16 @@ def test_direct_transport_caps_the_body() -> None:
     assert result.error is not None and "size cap" in result.error
 
 
+def test_direct_transport_refuses_an_oversized_body_even_when_the_answer_is_short() -> None:
+    """The body is capped as it is read (never buffered whole), not only the answer text once parsed."""
+    from guards.models.direct import MAX_BODY_BYTES
+
+    body = json.dumps({"choices": [{"message": {"content": "ok"}, "finish_reason": "stop"}],
+                       "padding": "x" * (MAX_BODY_BYTES + 1)}).encode()
+    result = _direct(body)
+    assert result.error is not None and "size cap" in result.error and result.text == ""
+
+
 # ------------------------------------------------------------------ the cache
 
 
@@ -182,6 +196,8 @@ def _cfg(tmp_path: Path, text: str) -> Path:
     ("[thresholds]\npb_max = inf\n", "thresholds.pb_max"),
     ('[target]\ntemplate = "You are {role}. I am {identity}."\n', "target.template"),
     ('[target]\ntemplate = "I am someone."\n', "template"),
+    ('[target]\ntemplate = "I am {identity}.\\u202e"\n', "target.template: contains the control or bidirectional "
+     "character U+202E"),
     ('[[waiver]]\nidentity = "minr"\naxis = "safety"\nreason = "typo"\nexpires = "2030-01-01"\n', "minr"),
     ('[[identities.custom]]\ntext = "a \\u202eveteran"\n', "U+202E"),
     ('[[identities.custom]]\ntext = "a vet\\u200beran"\n', "U+200B"),

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -442,3 +445,63 @@ def test_root_process_level_cleans_the_temp_folders() -> None:
         f"try:\n    open({f'{d}/{name}'!r}, 'w').write('x')\nexcept OSError:\n    pass\n" for d in levels.TEMP_DIRS)
     assert _run(code, "process").passed
     assert [d for d in levels.TEMP_DIRS if Path(d, name).exists()] == []
+
+
+_AS_CALLER = r"""
+import json, os, sys, warnings
+from guards import sandbox
+
+secret, marker = sys.argv[1], sys.argv[2]
+code = '''def add(a, b):
+    return a + b
+import os, sys
+FOUND = [k for k, v in os.environ.items() if SECRET in v]
+SCANNED = 0
+for pid in os.listdir('/proc'):
+    try:
+        if SECRET.encode() in open('/proc/' + pid + '/environ', 'rb').read():
+            FOUND.append(pid)
+        SCANNED += 1
+    except OSError:
+        pass
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        os.execv(sys.executable, [sys.executable, '-c', 'import time; time.sleep(60)', MARKER])
+    os._exit(0)
+import time
+time.sleep(0.3)
+'''.replace("SECRET", repr(secret)).replace("MARKER", repr(marker))
+tests = ["assert add(1, 2) == 3", "assert FOUND == []", "assert SCANNED >= 1"]
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    result = sandbox.run_tests(code, tests, 5.0, level="process")
+print(json.dumps({"passed": result.passed, "status": result.status, "tests": list(result.tests),
+                  "output": result.output}))
+"""
+
+
+def test_non_root_process_level_hides_the_callers_environment_and_kills_setsid_daemons() -> None:
+    """The issue's non-root `process` findings, with the caller a plain user (as root: uid 65534 via setpriv):
+    the code cannot read the caller's API key from /proc/<ppid>/environ, and a setsid double fork is killed."""
+    secret, marker = "sk-test-secret-caller", f"guards-nonroot-{uuid.uuid4().hex}"
+    cmd = [sys.executable, "-c", _AS_CALLER, secret, marker]
+    if ROOT:
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("setpriv (util-linux) is needed to run the caller as a plain user")
+        cmd = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", *cmd]
+    repo = str(Path(__file__).resolve().parent.parent)
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "OPENAI_API_KEY": secret, "HOME": "/tmp",
+           "PYTHONPATH": os.pathsep.join([repo, os.environ.get("PYTHONPATH", "")])}
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env, cwd="/tmp")
+        assert done.returncode == 0, done.stderr[-2000:]
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+        assert secret not in result["output"]
+        assert result["passed"] and result["tests"] == ["passed"] * 3, result
+        assert _processes_with(marker) == []  # the setsid double fork did not survive the run
+    finally:
+        for pid in _processes_with(marker, wait_s=0):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)

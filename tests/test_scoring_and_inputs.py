@@ -18,6 +18,7 @@ from guards.report.build import ReportError, load_report
 from guards.report.format import md_code, md_text, plain
 from guards.report.markdown import headline, record_line
 from guards.tasks.data import DataError, DataUnavailable, enough
+from guards.tasks.extract import last_choice
 from guards.tasks.gsm8k import GSM8K
 from guards.tasks.mbpp import MBPP
 from guards.tasks.mmlu import MMLU
@@ -42,6 +43,17 @@ def test_mmlu_reads_what_a_grader_reads_and_flags_the_format(answer: str, letter
     assert strict.value == 0.0 or answer.startswith("Option")  # the paper profile keeps the paper's regexes
 
 
+@pytest.mark.parametrize(("answer", "letter"), [
+    ("I'd pick (A) at first glance, but on reflection the best choice is C.", "C"),
+    ("**(A)** looks right at first. Checking the units again, the correct option is (D).", "D"),
+    ("Answer: B? No: the premise rules B out. Final answer: D", "D"),
+])
+def test_mmlu_the_last_committed_choice_wins_over_an_earlier_one(answer: str, letter: str) -> None:
+    assert last_choice(answer) == letter
+    item = Item(task="mmlu", id="x/0", prompt="q", target=letter)
+    assert MMLU().score(item, answer).value == 1.0
+
+
 def test_mmlu_paper_format_counts_as_followed() -> None:
     score = MMLU().score(MMLU_ITEM, "Let me think. Therefore, the answer is (C).")
     assert (score.value, score.format_ok) == (1.0, True)
@@ -58,6 +70,10 @@ def test_mmlu_paper_format_counts_as_followed() -> None:
 def test_utility_refusals_in_other_words_are_refusals(text: str) -> None:
     assert declines(text)
     assert MMLU().score(MMLU_ITEM, text).refused
+    assert GSM8K().score(Item(task="gsm8k", id="0", prompt="q", target="3"), text).refused
+    mbpp = MBPP().score(Item(task="mbpp", id="1", prompt="p", extra={"tests": ["assert f() == 1"], "setup": ""}),
+                        text, sandbox="process")
+    assert mbpp.refused and mbpp.value == 0.0
 
 
 def test_a_gsm8k_refusal_mentioning_a_number_is_a_refusal_not_that_number() -> None:
@@ -142,6 +158,20 @@ def test_broken_data_names_the_file_and_line(tmp_path: Path, task: str, rel: str
     assert isinstance(info.value, DataUnavailable)
 
 
+def test_a_run_with_fewer_items_than_asked_stops_before_any_request(tmp_path: Path) -> None:
+    """load_items (what every run and the gate call) refuses a sample smaller than configured: a task that loads
+    3 items when 5 are asked would otherwise gate on 3 pairs, and one that loads none on zero."""
+    from guards.config.settings import load_settings
+    from guards.run.matrix import load_items
+
+    rows = "".join(json.dumps({"question": f"q{i}", "answer": f"#### {i}"}) + "\n" for i in range(3))
+    _write(tmp_path / "data" / "gsm8k" / "test.jsonl", rows)
+    config = _write(tmp_path / "thresholds.toml", '[tasks]\nnames = ["gsm8k"]\n[tasks.gsm8k]\nsamples = 5\n')
+    settings = load_settings(config, {"data_dir": str(tmp_path / "data")}, environ={})
+    with pytest.raises(DataError, match=r"test\.jsonl: task gsm8k has 3 items, fewer than the 5 asked"):
+        load_items(settings)
+
+
 def test_a_task_with_fewer_items_than_asked_stops() -> None:
     with pytest.raises(DataError, match="fewer than the 5 asked"):
         enough("gsm8k", [1, 2], 5, "gsm8k/test.jsonl")
@@ -170,6 +200,18 @@ def test_corrupt_outcomes_and_reports_are_one_line(tmp_path: Path) -> None:
     _write(report, "[1, 2]")
     with pytest.raises(ReportError, match="not a JSON object"):
         load_report(report)
+
+
+def test_guards_merge_of_a_truncated_outcomes_file_is_one_line_and_the_bad_input_exit(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from guards.cli.main import main
+    from guards.core import exitcodes
+
+    path = _write(tmp_path / "a.outcomes.jsonl", '{"items": {"t": ["1"]}, "epochs": 1}\n{"identity": "base')
+    config = _write(tmp_path / "thresholds.toml", '[tasks]\nnames = ["gsm8k"]\n')
+    code = main(["merge", str(path), "--report", str(tmp_path / "r.json"), "--config", str(config)])
+    err = capsys.readouterr().err.strip()
+    assert code == exitcodes.USAGE and "\n" not in err and "a.outcomes.jsonl:2: not valid JSON" in err
 
 
 def test_server_strings_are_inert_in_markdown_and_capped() -> None:

@@ -59,6 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     name, rest = argv[0], argv[1:]
     module = importlib.import_module(COMMANDS[name][0])
     entry = getattr(module, f"cmd_{name.replace('-', '_')}", None) or module.main
+    from guards.core.outcomes import OutcomesError
     from guards.report.build import ReportError
     from guards.tasks.data import DataUnavailable
 
@@ -66,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = int(entry(rest) or 0)
     except SystemExit as exc:  # argparse: 0 for --help, 2 for a usage error
         return usage_code(exc.code)
-    except (ConfigError, ReportError, DataUnavailable, FileNotFoundError) as exc:
+    except (ConfigError, ReportError, OutcomesError, DataUnavailable, FileNotFoundError) as exc:
         print(f"guards {name}: {' '.join(str(exc).split())}", file=sys.stderr)
         return exitcodes.USAGE
     return exitcodes.USAGE if code == 2 else code  # the subcommands' own "bad input" 2 follows the table
