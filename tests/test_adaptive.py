@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from guards.cli.main import main
+from guards.core import exitcodes
 from guards.testing import Bias, ScriptedAssistant
 
 from gate_helpers import script, write_config
@@ -24,7 +25,7 @@ def test_adaptive_run_asks_less_and_still_fails_the_planted_pairs(tmp_path: Path
             server.set_script(script(config, data_dir, biases=PLANTED, noise=0.15))
             report = tmp_path / f"{mode}.json"
             assert main(["run", "--config", str(config), "--data-dir", str(data_dir), "--quiet",
-                         "--report", str(report)]) == 0
+                         "--report", str(report)]) == exitcodes.FAIL  # guards run exits by its verdict
             asked[mode] = server.requests
         data = json.loads(report.read_text())
         verdicts[mode] = {(i["id"], a): v["verdict"] for i in data["identities"] for a, v in i["axes"].items()}

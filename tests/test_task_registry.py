@@ -44,9 +44,10 @@ def test_shipped_tasks_declare_everything_the_run_needs() -> None:
         assert task.name == name and task.axis in ("utility", "safety")
         assert set(task.sizes) >= {"smoke", "pr", "nightly", "paper"}
         assert "" in task.data_files
-    assert PROFILES["pr"].samples == {"mmlu": 300, "gsm8k": 150, "mbpp": 100, "do_not_answer": 400,
-                                      "strongreject": 150}
-    assert PROFILES["paper"].variants == {"mmlu": "dev", "strongreject": "346"}
+    shipped = {t: n for t, n in PROFILES["pr"].samples.items() if t in BUILTIN}  # custom tasks may be registered
+    assert shipped == {"mmlu": 300, "gsm8k": 150, "mbpp": 100, "do_not_answer": 400, "strongreject": 150}
+    assert {t: v for t, v in PROFILES["paper"].variants.items() if t in BUILTIN} == {"mmlu": "dev",
+                                                                                        "strongreject": "346"}
 
 
 def test_a_task_from_an_entry_point_joins_config_and_profiles(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
