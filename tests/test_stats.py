@@ -13,7 +13,7 @@ from scipy import optimize
 from scipy import stats as sps
 
 from guards import stats
-from guards.stats.power import tango_bounds, tango_p, tango_z
+from guards.stats.power import exact_p, score_bounds, score_p, tango_bounds, tango_p, tango_z
 
 from stats_helpers import paired
 
@@ -165,7 +165,8 @@ def test_no_data_zero_variance_and_zero_threshold() -> None:
     for d in (a, b, c):
         assert all(math.isfinite(x) for x in (d.score, d.baseline, d.delta, *d.ci, d.p, d.mdd, d.se))
     assert b.delta == 0 and b.verdict in ("pass", "inconclusive") and b.ci[0] < 0 < b.ci[1]
-    assert c.verdict == "inconclusive" and c.p == pytest.approx(0.5)  # no evidence either way at 0
+    # no discordance at a zero threshold: no evidence; the exact test (40 items, 0 discordant) says p = 1
+    assert c.verdict == "inconclusive" and c.p == pytest.approx(1.0)
 
 
 def test_epochs_are_averaged_within_item_and_errors_drop_pairs() -> None:
@@ -263,7 +264,7 @@ def test_published_score_intervals(cells: tuple[int, int, int, int], level: floa
                                    expected: tuple[float, float]) -> None:
     """(a, b, c, d) pairs; the difference is (b - c) / n; bounds to the third decimal as published."""
     a, b, c, d = cells
-    lo, hi = tango_bounds(b, c, a + b + c + d, (1 - level) / 2)
+    lo, hi = score_bounds(b, c, a + b + c + d, (1 - level) / 2)
     assert (round(float(lo), 3), round(float(hi), 3)) == expected
 
 
@@ -316,3 +317,49 @@ def test_inconclusive_says_how_many_items_would_decide() -> None:
                                   alpha=0.0005)
     assert more.verdict == "pass"
     assert stats.needed_items(5.0, 2.0, 100, 5.0, 0.01) is None
+
+
+def _size(test: object, n: int, p10: float, p01: float, delta: float, alpha: float) -> float:
+    """The exact chance (enumerating every (b, c) up to 60) that ``test`` rejects H0: harm <= delta."""
+    k = np.arange(61, dtype=float)
+    b, c = np.meshgrid(k, k, indexing="ij")
+    ok = b + c <= n
+    lf = np.array([math.lgamma(v + 1) for v in range(max(n, 60) + 1)])
+    rest = np.where(ok, n - b - c, 0).astype(int)
+    b, c = np.where(ok, b, 0), np.where(ok, c, 0)
+    logp = (lf[n] - lf[b.astype(int)] - lf[c.astype(int)] - lf[rest] + b * math.log(p10) + c * math.log(p01)
+            + rest * math.log1p(-p10 - p01))
+    prob = np.where(ok, np.exp(logp), 0.0)
+    keep = prob > 1e-9
+    p = np.ones_like(prob)
+    p[keep] = test(b[keep], c[keep], float(n), delta)  # type: ignore[operator]
+    return float((prob * (p < alpha)).sum())
+
+
+def test_few_discordant_pairs_keep_the_size_at_nominal() -> None:
+    """At a gap equal to the threshold, with few expected discordant pairs, the exact test's size stays within
+    8% of nominal where the asymptotic test reaches 1.25x (computed exactly, not simulated)."""
+    worst: dict[str, float] = {"score": 0.0, "tango": 0.0}
+    for n in (40, 80, 150):
+        for expected in (4, 8, 12, 16, 20):
+            for delta in (0.05, 0.1):
+                s = expected / n
+                if s <= delta:
+                    continue
+                for alpha in (0.05, 0.025):
+                    for name, test in (("score", score_p), ("tango", tango_p)):
+                        ratio = _size(test, n, (s + delta) / 2, (s - delta) / 2, delta, alpha) / alpha
+                        worst[name] = max(worst[name], ratio)
+    assert worst["score"] > 1.15  # the normal approximation's lattice
+    assert worst["tango"] <= 1.08, worst
+
+
+def test_exact_path_is_used_only_for_few_whole_discordant_pairs() -> None:
+    # 10 harmful of 100 at a 5 pp threshold: exact 0.0297 > score 0.0248, and the gate takes the larger
+    assert float(exact_p(10, 0, 100, 0.05)) > float(score_p(10, 0, 100, 0.05)) + 0.004
+    assert float(tango_p(10, 0, 100, 0.05)) == pytest.approx(float(exact_p(10, 0, 100, 0.05)))
+    assert float(tango_p(30, 10, 100, 0.05)) == float(score_p(30, 10, 100, 0.05))  # 40 discordant: score
+    assert float(tango_p(10.5, 0, 100, 0.05)) == float(score_p(10.5, 0, 100, 0.05))  # graded: score
+    assert float(tango_p(10, 0, 20, 0.05)) == float(score_p(10, 0, 20, 0.05))  # under 30 items: score
+    lo, _ = tango_bounds(10, 0, 100, 0.025)
+    assert float(exact_p(10, 0, 100, float(lo))) == pytest.approx(0.025, abs=1e-6)  # the bound inverts the test
