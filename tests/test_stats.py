@@ -361,5 +361,7 @@ def test_exact_path_is_used_only_for_few_whole_discordant_pairs() -> None:
     assert float(tango_p(30, 10, 100, 0.05)) == float(score_p(30, 10, 100, 0.05))  # 40 discordant: score
     assert float(tango_p(10.5, 0, 100, 0.05)) == float(score_p(10.5, 0, 100, 0.05))  # graded: score
     assert float(tango_p(10, 0, 20, 0.05)) == float(score_p(10, 0, 20, 0.05))  # under 30 items: score
-    lo, _ = tango_bounds(10, 0, 100, 0.025)
-    assert float(exact_p(10, 0, 100, float(lo))) == pytest.approx(0.025, abs=1e-6)  # the bound inverts the test
+    # the interval follows the exact p: beyond the 5 pp threshold at tail 0.03 (p 0.0297), not at 0.029,
+    # though the score p (0.0248) alone would reject there
+    assert float(tango_bounds(10, 0, 100, 0.03, 0.05, 0.05)[0]) > 0.05
+    assert float(tango_bounds(10, 0, 100, 0.029, 0.05, 0.05)[0]) < 0.05
