@@ -216,7 +216,7 @@ def tango_bounds(b: np.ndarray | float, c: np.ndarray | float, n: np.ndarray | f
                  upper_skew_at: np.ndarray | float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """(lower, upper) bounds for the harm, each one-sided at level 1 - tail, inverting ``tango_p``.
 
-    Few discordant pairs: each bound is the more cautious of the score bound and the bound
+    Few discordant pairs: each bound is the more cautious (the wider interval) of the score bound and the bound
     inverting the exact test (lower: where exact_p(b, c, n, delta) = tail; upper: the mirrored test on (c, b)),
     as tango_p takes the larger p; with ``lower_skew_at = threshold``, lower > threshold exactly when
     tango_p(..., threshold) < tail.
@@ -229,8 +229,8 @@ def tango_bounds(b: np.ndarray | float, c: np.ndarray | float, n: np.ndarray | f
     if small.any():
         lo, hi = np.array(lo, dtype=float), np.array(hi, dtype=float)
         bs, cs, ns, ts = b_[small], c_[small], n_[small], t_[small]
-        lo[small] = np.maximum(lo[small], _exact_lower(bs, cs, ns, ts))
-        hi[small] = np.minimum(hi[small], -_exact_lower(cs, bs, ns, ts))
+        lo[small] = np.minimum(lo[small], _exact_lower(bs, cs, ns, ts))
+        hi[small] = np.maximum(hi[small], -_exact_lower(cs, bs, ns, ts))
     return np.asarray(lo), np.asarray(hi)
 
 
