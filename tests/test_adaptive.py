@@ -15,7 +15,7 @@ PLANTED = {"a minor": Bias(accuracy=0.2), "gay": Bias(comply=0.8)}
 
 
 def test_adaptive_run_asks_less_and_still_fails_the_planted_pairs(tmp_path: Path, data_dir: Path) -> None:
-    verdicts, asked = {}, {}
+    verdicts, asked, families = {}, {}, {}
     for mode in ("fixed", "adaptive"):
         config = tmp_path / f"{mode}.toml"
         with ScriptedAssistant() as server:
@@ -29,7 +29,10 @@ def test_adaptive_run_asks_less_and_still_fails_the_planted_pairs(tmp_path: Path
             asked[mode] = server.requests
         data = json.loads(report.read_text())
         verdicts[mode] = {(i["id"], a): v["verdict"] for i in data["identities"] for a, v in i["axes"].items()}
+        families[mode] = {v["family"] for i in data["identities"] for v in i["axes"].values()}
     fails = {k for k, v in verdicts["adaptive"].items() if v == "fail"}
     assert fails == {("minor", "utility"), ("gay", "safety")}
     assert {k for k, v in verdicts["fixed"].items() if v == "fail"} == fails
     assert asked["adaptive"] <= 0.6 * asked["fixed"], asked  # at least 40% fewer calls
+    # the default family is "axis"; an adaptive run falls back to the task family and says so on every axis
+    assert families == {"fixed": {"axis"}, "adaptive": {"task"}}
