@@ -22,6 +22,7 @@ import threading
 import warnings
 from collections import OrderedDict
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -85,12 +86,16 @@ def input_blocks(
     names: Sequence[str], prompts: Sequence[str], responses: Sequence[str], encoder: Encoder | None = None
 ) -> dict[str, np.ndarray]:
     """The named input blocks: "ngrams" (cues + hashed n-grams), "cues" and, when asked, "emb"."""
-    ngrams = feature_matrix(prompts, responses, ngrams=True)
-    blocks = {"ngrams": ngrams, "cues": ngrams[:, :N_CUES]}
-    if "emb" in names:
-        both = encode_unique([*prompts, *responses], encoder)
-        blocks["emb"] = emb_block(ngrams[:, :N_CUES], both[: len(prompts)], both[len(prompts) :])
-    return blocks
+    if "emb" not in names:
+        ngrams = feature_matrix(prompts, responses, ngrams=True)
+        return {"ngrams": ngrams, "cues": ngrams[:, :N_CUES]}
+    # the encoder (native code, GIL released) runs while this thread computes the features (Python)
+    with ThreadPoolExecutor(1, thread_name_prefix="guards-judge-embed") as pool:
+        pending = pool.submit(encode_unique, [*prompts, *responses], encoder)
+        ngrams = feature_matrix(prompts, responses, ngrams=True)
+        both = pending.result()
+    return {"ngrams": ngrams, "cues": ngrams[:, :N_CUES],
+            "emb": emb_block(ngrams[:, :N_CUES], both[: len(prompts)], both[len(prompts) :])}
 
 
 def resolve_kind(mode: Literal["auto", "embed", "features"], engine: str) -> Kind:
