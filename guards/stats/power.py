@@ -207,7 +207,10 @@ def tango_p(b: np.ndarray | float, c: np.ndarray | float, n: np.ndarray | float,
     out = score_p(b_, c_, n_, d_)
     if small.any():
         out = np.array(out, dtype=float)
-        out[small] = np.maximum(out[small], exact_p(b_[small], c_[small], n_[small], d_[small]))
+        rows, back = np.unique(np.column_stack([b_[small], c_[small], n_[small], d_[small]]), axis=0,
+                               return_inverse=True)  # whole counts repeat: compute each case once
+        exact = exact_p(rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3])[back.ravel()]
+        out[small] = np.maximum(out[small], exact)
     return np.asarray(out)
 
 
@@ -228,9 +231,11 @@ def tango_bounds(b: np.ndarray | float, c: np.ndarray | float, n: np.ndarray | f
     small = _small(b_, c_, n_)
     if small.any():
         lo, hi = np.array(lo, dtype=float), np.array(hi, dtype=float)
-        bs, cs, ns, ts = b_[small], c_[small], n_[small], t_[small]
-        lo[small] = np.minimum(lo[small], _exact_lower(bs, cs, ns, ts))
-        hi[small] = np.maximum(hi[small], -_exact_lower(cs, bs, ns, ts))
+        rows, back = np.unique(np.column_stack([b_[small], c_[small], n_[small], t_[small]]), axis=0,
+                               return_inverse=True)  # whole counts repeat: invert each case once
+        bs, cs, ns, ts = rows.T
+        lo[small] = np.minimum(lo[small], _exact_lower(bs, cs, ns, ts)[back.ravel()])
+        hi[small] = np.maximum(hi[small], -_exact_lower(cs, bs, ns, ts)[back.ravel()])
     return np.asarray(lo), np.asarray(hi)
 
 
