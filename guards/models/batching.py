@@ -444,3 +444,18 @@ RunBatch = Callable[[str, list[Request], Callable[[int], list[Request]]], None]
 def _running(requests: list[Request]) -> list[Request]:
     """Drop cancelled requests; mark the others running."""
     return [r for r in requests if r.future.set_running_or_notify_cancel()]
+
+
+_SENTINEL = "guards-system-sentinel-4f1c"
+
+
+def supports_system(tokenizer: Any) -> bool:
+    """Whether the tokenizer's chat template renders a system turn (else the system text joins the user turn);
+    both in-process engines, transformers and CTranslate2, ask it of the same tokenizer."""
+    if not getattr(tokenizer, "chat_template", None):
+        return False
+    probe = [{"role": "system", "content": _SENTINEL}, {"role": "user", "content": "hi"}]
+    try:
+        return _SENTINEL in tokenizer.apply_chat_template(probe, tokenize=False, add_generation_prompt=True)
+    except Exception:
+        return False

