@@ -53,3 +53,18 @@ def test_transport_by_name() -> None:
     assert type(make_transport("litellm", "openai/m", None, timeout_s=1)) is LitellmTransport
     assert type(make_transport("litellm", "local/smollm2", None, timeout_s=1)) is LocalTransport
     assert make_transport("direct", "openai/m", "http://127.0.0.1:9/v1", timeout_s=1).__class__.__name__ == "DirectChat"
+
+
+def test_local_models_key_their_engine_and_api_models_keep_their_keys(monkeypatch: Any) -> None:
+    from guards.models.client import request_key, request_keys
+
+    messages = [{"role": "user", "content": "hi"}]
+    # an API model's key is what it always was (warm caches made before still answer)
+    api = request_key("openai/scripted", "http://127.0.0.1:1/v1", messages, {"temperature": 0}, 0)
+    assert api == "1b303d4127d99c0ca6d9cdd24f5a9af7787dc6b256558da920d484490adcecfa"
+    monkeypatch.setenv("GUARDS_LOCAL_ENGINE", "transformers")
+    old = request_key("local/smollm2", None, messages, {}, 0)
+    monkeypatch.setenv("GUARDS_LOCAL_ENGINE", "ct2")
+    new = request_key("local/smollm2", None, messages, {}, 0)
+    assert old != new  # answers of one engine are never served as the other's
+    assert request_keys("local/smollm2", None, [messages], {}, [0]) == [new]

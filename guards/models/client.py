@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import os
 import random
@@ -58,16 +59,31 @@ def redact(text: str) -> str:
     return re.sub(r"\b(sk-[A-Za-z0-9_\-]{6})[A-Za-z0-9_\-]+", r"\1***", text)
 
 
+def key_model(model: str) -> str:
+    """The model as request keys name it: in-process models carry their engine and its version, so switching
+    engine (or upgrading it) never serves the old engine's cached answers; other model strings are as given."""
+    if not model.startswith("local/"):
+        return model
+    return _local_key_model(model, os.environ.get("GUARDS_LOCAL_ENGINE", ""))
+
+
+@functools.lru_cache(maxsize=32)
+def _local_key_model(model: str, engine_choice: str) -> str:
+    from guards.models.local import engine_label  # noqa: PLC0415 - loads no model
+
+    return f"{model}@{engine_label(model)}"
+
+
 def request_key(model: str, api_base: str | None, messages: list[dict[str, str]], params: dict[str, Any],
                 sample: int) -> str:
     """The cache key: everything that changes an answer, and nothing secret."""
-    return stable_key("chat/1", model, api_base or "", messages, params, sample)
+    return stable_key("chat/1", key_model(model), api_base or "", messages, params, sample)
 
 
 def request_keys(model: str, api_base: str | None, messages: list[list[dict[str, str]]], params: dict[str, Any],
                  samples: list[int]) -> list[str]:
     """`request_key` of many requests, byte for byte, with the parts they share encoded once (warm reruns)."""
-    head = canonical(["chat/1", model, api_base or ""])[:-1] + ","
+    head = canonical(["chat/1", key_model(model), api_base or ""])[:-1] + ","
     tails = {s: "," + canonical([params, s])[1:] for s in set(samples)}
     return [hashlib.sha256(f"{head}{canonical(m)}{tails[s]}".encode()).hexdigest()
             for m, s in zip(messages, samples, strict=True)]

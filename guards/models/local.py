@@ -27,6 +27,7 @@ spin-waiting makes torch many times slower on a CPU shared with other processes.
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import importlib.util
 import os
 import threading
@@ -100,6 +101,21 @@ def engine_for(spec: ModelSpec, choice: str, ct2_installed: bool) -> str:
     if choice == "ct2" and not ct2_installed:
         raise LocalModelError("GUARDS_LOCAL_ENGINE=ct2 needs the 'ctranslate2' package (the 'local' extra)")
     return "ct2" if ct2_installed else "transformers"
+
+
+def engine_label(model: str) -> str:
+    """The engine a `local/...` model answers on and its version ("ct2-4.8.5-int8", "transformers-4.57.1"),
+    found without loading anything. The model door puts it in the request key, so answers cached from one
+    engine are never served as another's."""
+    engine = engine_for(resolve(model), engine_choice(), importlib.util.find_spec("ctranslate2") is not None)
+    package = "ctranslate2" if engine == "ct2" else "transformers"
+    try:
+        version = importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        version = "missing"
+    from guards.models.ct2 import COMPUTE_TYPE  # noqa: PLC0415 - a constant; ctranslate2 itself is not imported
+
+    return f"ct2-{version}-{COMPUTE_TYPE}" if engine == "ct2" else f"transformers-{version}"
 
 
 def embedded_gguf() -> Path:
