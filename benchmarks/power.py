@@ -1,6 +1,7 @@
 """Error rates and power of the gate's statistics, by simulation. Pure numpy; prints tables.
 
     .venv/bin/python benchmarks/power.py [--runs N] [--smoke] [--seed S]   # full: --runs 1000, about 10 min
+    .venv/bin/python benchmarks/power.py --pb-coverage [--pb-runs N]        # PB interval only: 9 cells x 1000
 
 Model: 31 identities and the baseline answer the same items of five tasks (pr and nightly sample sizes).
 Item i of a task has a difficulty a_i ~ N(0, 1.5^2) shared by every arm; arm u answers correctly
@@ -25,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from guards import stats  # noqa: E402
 from guards.config.profiles import PROFILES  # noqa: E402
-from guards.stats.pb import pb_estimate  # noqa: E402
+from guards.stats.pb import corrected_sq, pb_estimate  # noqa: E402
 from guards.stats.power import norm_isf, norm_sf, tango_bounds, tango_p  # noqa: E402
 from guards.stats.sequential import (  # noqa: E402
     DEFAULT_GAMMA,
@@ -85,9 +86,9 @@ def chunks(runs: int, size: int = 50) -> list[int]:
     return [min(size, runs - s) for s in range(0, runs, size)]
 
 
-def fixed_runs(rng: np.random.Generator, gaps: np.ndarray, runs: int, *, n_boot: int = 0,
+def fixed_runs(rng: np.random.Generator, gaps: np.ndarray, runs: int, *, with_pb: bool = False,
                offsets: np.ndarray | None = None, sizes: tuple[int, ...] | None = None) -> dict[str, np.ndarray]:
-    """Fixed-size runs: per-test fail (runs, K, T), PB verdicts/estimates when n_boot > 0, and phi."""
+    """Fixed-size runs: per-test fail (runs, K, T), PB verdicts/estimates when with_pb, and phi."""
     sizes = sizes or tuple(t.n for t in TASKS)
     fail, pb_fail, pb_lo_ok, corr, paper, phis = [], [], [], [], [], []
     truth = true_pb(gaps, offsets)
@@ -102,16 +103,16 @@ def fixed_runs(rng: np.random.Generator, gaps: np.ndarray, runs: int, *, n_boot:
             phis.append(np.corrcoef(ident[0, 0].astype(float), base[0, 0].astype(float))[0, 1])
         p = tango_p(b, c, np.array(sizes, dtype=float), THR / 100.0).reshape(r, M)
         fail.append((stats.adjust_array(p, "holm") < FAM_ALPHA).reshape(r, K, T))
-        if n_boot:
+        if with_pb:
             for i in range(r):
                 axes = {a: [mats[t][i] for t in range(T) if TASKS[t].axis == a] for a in ("utility", "safety")}
-                res = pb_estimate(axes, threshold=PB_MAX, alpha=PB_ALPHA, n_boot=n_boot, seed=int(rng.integers(2**31)))
+                res = pb_estimate(axes, threshold=PB_MAX, alpha=PB_ALPHA)
                 pb_fail.append(res.verdict == "fail")
                 pb_lo_ok.append(res.ci[0] <= truth <= res.ci[1])
                 corr.append(res.corrected)
                 paper.append(res.paper)
     out = {"fail": np.concatenate(fail), "phi": np.array(phis)}
-    if n_boot:
+    if with_pb:
         out |= {"pb_fail": np.array(pb_fail), "pb_cover": np.array(pb_lo_ok), "pb_corrected": np.array(corr),
                 "pb_paper": np.array(paper), "pb_truth": np.array(truth)}
     return out
@@ -296,41 +297,59 @@ def report_profile(rng: np.random.Generator, name: str, sizes: tuple[int, ...], 
                   f"safety {pct(ax_axis[1])}")
 
 
-def pb_coverage(rng: np.random.Generator, runs: int, n_boot: int) -> None:
-    print(f"\n== PB interval coverage ({100 * (1 - 2 * PB_ALPHA):.0f}% two-sided; {runs} runs, bootstrap {n_boot}) ==")
+def pb_coverage(rng: np.random.Generator, runs: int) -> None:
+    """Coverage of the PB interval at true PB 0, 3 and 5 and 100, 200 and 1,000 items per task.
+
+    The identities' offsets (one fixed direction per axis, scaled to the target PB) come on top of the
+    benchmark's item model, so the answers are paired and skewed as in the gate. At a true PB of 0 only the
+    upper end can miss (the lower end is 0 whenever the PB^2 estimate's interval reaches below 0): the
+    interval is one-sided there and covers about 1 - alpha, not 1 - 2 alpha. "se/sd": the interval's
+    standard error (PB^2 scale, from its upper end) over the simulated SD of the PB^2 estimate.
+    """
+    print(f"\n== PB interval coverage ({100 * (1 - 2 * PB_ALPHA):.0f}% two-sided, analytic variance; {runs} runs "
+          "per cell) ==")
     raw = np.random.default_rng(1).normal(size=(K, 2))
     raw -= raw.mean(axis=0)
-    print(f"  {'items/task':>10s} {'true PB':>8s} {'covers':>8s} {'below lo':>9s} {'above hi':>9s} {'mean width':>11s}")
+    print(f"  {'items/task':>10s} {'true PB':>8s} {'covers':>8s} {'below lo':>9s} {'above hi':>9s} {'mean width':>11s}"
+          f" {'se/sd':>6s} {'s':>5s}")
     for n in (100, 200, 1000):
         for target in (0.0, 3.0, 5.0):
+            start = time.time()
             offsets = raw * (target / 100) / math.sqrt((raw**2).sum(axis=1).mean())
-            res = fixed_pb(rng, offsets, n, runs, n_boot)
+            res = fixed_pb(rng, offsets, n, runs)
+            ratio = math.sqrt(float(np.mean(np.square(res["se"])))) / float(np.std(res["theta"], ddof=1))
             print(f"  {n:>10d} {target:8.1f} {pct(res['cover']):>8s} {pct(res['low']):>9s} {pct(res['high']):>9s} "
-                  f"{np.mean(res['width']):11.2f}")
-    print("  (at true PB 0 the interval is one-sided in effect: its lower end is 0 whenever the estimate is)")
+                  f"{np.mean(res['width']):11.2f} {ratio:6.2f} {time.time() - start:5.0f}", flush=True)
+    print("  (at true PB 0 the interval is one-sided in effect: its lower end is 0 whenever the estimate's is)")
 
 
-def fixed_pb(rng: np.random.Generator, offsets: np.ndarray, n: int, runs: int, n_boot: int) -> dict[str, np.ndarray]:
+def fixed_pb(rng: np.random.Generator, offsets: np.ndarray, n: int, runs: int) -> dict[str, np.ndarray]:
     zero = np.zeros((K, T))
     truth = true_pb(zero, offsets)
-    cover, low, high, width = [], [], [], []
+    z = NormalDist().inv_cdf(1 - PB_ALPHA)
+    cover, low, high, width, theta, se = [], [], [], [], [], []
     for r in chunks(runs):
         mats = [simulate(rng, arm_probs(t, zero, offsets), n, r)[:, :K].astype(float) for t in range(T)]
         for i in range(r):
             axes = {a: [mats[t][i] for t in idx] for a, idx in AXIS_IDX.items()}
-            res = pb_estimate(axes, threshold=PB_MAX, alpha=PB_ALPHA, n_boot=n_boot, seed=int(rng.integers(2**31)))
+            res = pb_estimate(axes, threshold=PB_MAX, alpha=PB_ALPHA)
+            th = corrected_sq(axes)
             cover.append(res.ci[0] <= truth + 1e-9 and truth <= res.ci[1] + 1e-9)
             low.append(truth < res.ci[0] - 1e-9)
             high.append(truth > res.ci[1] + 1e-9)
             width.append(res.ci[1] - res.ci[0])
-    return {"cover": np.array(cover), "low": np.array(low), "high": np.array(high), "width": np.array(width)}
+            theta.append(th)
+            se.append((res.ci[1] ** 2 - th) / z)
+    return {"cover": np.array(cover), "low": np.array(low), "high": np.array(high), "width": np.array(width),
+            "theta": np.array(theta), "se": np.array(se)}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", type=int, default=1000, help="simulated runs per cell (default 1000)")
     ap.add_argument("--pb-runs", type=int, default=None, help="runs per PB coverage cell (default: --runs)")
-    ap.add_argument("--n-boot", type=int, default=200, help="bootstrap replicates per PB interval")
+    ap.add_argument("--pb-coverage", action="store_true",
+                    help="only the PB interval coverage table (9 cells x --pb-runs, default 1000; a few minutes)")
     ap.add_argument("--smoke", action="store_true", help="a small version for make test: 40 runs, few PB runs")
     ap.add_argument("--seed", type=int, default=20240611)
     ap.add_argument("--item-sd", type=float, default=ITEM_SD,
@@ -339,6 +358,11 @@ def main() -> None:
     globals()["ITEM_SD"] = args.item_sd
     runs = 40 if args.smoke else args.runs
     pb_runs = 10 if args.smoke else (args.pb_runs or args.runs)
+    if args.pb_coverage:
+        start = time.time()
+        pb_coverage(np.random.default_rng(args.seed), pb_runs)
+        print(f"\ndone in {time.time() - start:.0f} s")
+        return
     rng = np.random.default_rng(args.seed)
     start = time.time()
     check_against_api(rng)
@@ -350,7 +374,7 @@ def main() -> None:
     for name in ("pr", "nightly"):
         sizes = tuple(PROFILES[name].samples[t.name] for t in TASKS)
         report_profile(rng, name, sizes, runs)
-    pb_coverage(rng, pb_runs, args.n_boot)
+    pb_coverage(rng, pb_runs)
     print(f"\ndone in {time.time() - start:.0f} s")
 
 
