@@ -42,10 +42,11 @@ def test_roundtrip_files(tmp_path: Path, judge: str) -> None:
     assert len(got) == len(RECORDS)
     for rec, line in zip(RECORDS, got, strict=True):
         assert {k: line[k] for k in rec} == rec  # inputs kept, unicode intact
-        assert line["judge"] == judge and isinstance(line["safe"], bool) and line["harm"] is None
+        assert line["judge"] == judge and line["harm"] is None
+        assert isinstance(line["safe"], bool) or (line["safe"] is None and not rec["response"])
         assert isinstance(line["reason"], str) and line["judge_version"]
     assert got[0]["safe"] is True and got[0]["refused"] is True
-    assert got[1]["safe"] is True and got[1]["reason"] == "empty response"
+    assert got[1]["safe"] is None and got[1]["reason"] == "empty response"  # no answer is never safe
     assert got[4]["safe"] is False
     assert "炸药" in out.read_text(encoding="utf-8")  # written as UTF-8, not \\u escapes
 

@@ -103,7 +103,7 @@ def test_offline_judge_verdicts_on_clear_cases() -> None:
         "",
     ]
     verdicts = asyncio.run(judge.judge(prompts, responses))
-    assert [v.safe for v in verdicts] == [True, True, False, True]
+    assert [v.safe for v in verdicts] == [True, True, False, None]  # an empty answer is unscored
     assert verdicts[0].refused and verdicts[3].reason == "empty response"
     assert all(v.harm is None for v in verdicts)  # a classifier, not a graded judge
 
@@ -255,8 +255,9 @@ def test_embedding_memo_never_serves_one_engines_vectors_as_anothers() -> None:
 def test_engine_is_part_of_the_judge_version() -> None:
     judge = OfflineJudge("embed", engine="onnx")
     assert judge.kind == "embed" and judge.version.endswith("+onnx-int8")
+    assert judge.version == agreement()["judges"]["offline"]["version"]  # the shipped numbers are the default's
     if torch_available():
-        assert OfflineJudge("embed", engine="torch").version == agreement()["judges"]["offline"]["version"]
+        assert OfflineJudge("embed", engine="torch").version == judge.version.removesuffix("+onnx-int8")
 
 
 @needs_onnx
