@@ -1,8 +1,8 @@
 """Safety judges behind one interface; `get_judge(name)` builds one by name (see `guards.judges.registry`).
 
 - "patterns": refusal patterns only (a floor);
-- "offline": the shipped classifier (embeddings + features when the `local` extra is installed,
-  else features only); the default when no judge model is configured;
+- "offline": the shipped classifier (MiniLM embeddings on ONNX Runtime int8, shipped in the wheel, + features);
+  the default when no judge model is configured; no torch needed;
 - "offline-features": the features-only classifier (numpy only);
 - "strongreject-rubric", "dna-rubric": LLM rubric judges through litellm (need `model`);
 - "longformer": the paper's Do-Not-Answer action classifier (transformers; `model` may name a folder).
