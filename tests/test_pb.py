@@ -122,22 +122,35 @@ def test_interval_coverage_and_threshold_level() -> None:
     assert fails / runs <= 0.025 + 0.03
 
 
-def test_interval_width_matches_the_estimates_spread() -> None:
-    """The interval's standard error is the estimator's true spread (seeded; a few seconds).
+def test_standard_error_matches_the_estimates_spread() -> None:
+    """The variance behind the interval is the estimator's true spread (seeded; a few seconds).
 
-    200 simulated runs at 100 items per task and a true PB of 3 (the threshold): the distance from the
-    PB^2 estimate to the interval's squared upper end, over z, against the estimate's simulated SD. The
-    former bootstrap over items gave 1.40 here (1.94 at PB 0, 1.30 at 200 items); about 1.0 now.
+    200 simulated runs at 100 items per task and a true PB of 3 (the threshold): the standard error of the
+    PB^2 estimate against its simulated SD. The former bootstrap over items gave 1.40 here (SE implied by its
+    interval; 1.94 at PB 0, 1.30 at 200 items); about 1.0 now.
     """
-    z = 1.959963984540054
-    est, up = [], []
+    est, se = [], []
     for s in range(200):
         axes = _axes(9000 + s, _spread(3.0), n=100)
-        r, theta = pb_estimate(axes, threshold=3.0, alpha=0.025), corrected_sq(axes)
-        est.append(theta)
-        up.append((r.ci[1] ** 2 - theta) / z)
-    ratio = math.sqrt(float(np.mean(np.square(up)))) / float(np.std(est, ddof=1))
+        est.append(corrected_sq(axes))
+        se.append(pb_estimate(axes, threshold=3.0, alpha=0.025).se_sq)
+    ratio = math.sqrt(float(np.mean(np.square(se)))) / float(np.std(est, ddof=1))
     assert 0.85 <= ratio <= 1.15, ratio
+
+
+def test_interval_tails_are_balanced_where_a_wald_interval_is_not() -> None:
+    """At a true PB of 5 and 100 items the Wald interval (theta^ +- z se) misses above about 2.5x as often as
+    below (a low estimate has a small variance estimate); the score-type interval does not. 300 seeded runs."""
+    above = below = wald_above = 0
+    for s in range(300):
+        axes = _axes(7000 + s, _spread(5.0), n=100)
+        r = pb_estimate(axes, threshold=3.0, alpha=0.025)
+        above += r.ci[1] < 5.0
+        below += r.ci[0] > 5.0
+        wald_above += corrected_sq(axes) + 1.959963984540054 * r.se_sq < 5.0**2
+    assert above <= below + 8 and below <= above + 8, (above, below)
+    assert 0.93 <= 1 - (above + below) / 300 <= 0.985
+    assert wald_above >= above + 3, (wald_above, above)
 
 
 def test_trace_of_squared_covariance_is_unbiased_for_skewed_zero_one_data() -> None:
