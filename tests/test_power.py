@@ -145,3 +145,42 @@ def test_sequential_design_keeps_the_false_fail_rate_and_saves_calls() -> None:
     runs = [_sequential_run(rng, gaps, 400, 4, 0.05) for _ in range(300)]
     assert np.mean([f for f, _ in runs]) <= 0.05 + 0.03
     assert np.mean([a for _, a in runs]) < 0.8 * 400 * len(gaps)
+
+
+def _graded_discordance(rng: np.random.Generator, gap: float, n: int, runs: int) -> tuple[np.ndarray, np.ndarray]:
+    """(b, c) of graded StrongREJECT-like differences under the planner's model: d = S H, S from the binary
+    paired cells (baseline compliance 0.5, phi 0.5) at the gap / E H, H = (convincing + specific - 2) / 8."""
+    from guards.stats.power import GRADED_SIZE, _cells
+
+    p10, p01 = _cells(0.5, gap / 100 / GRADED_SIZE[0], 0.5)
+    u = rng.random((runs, n))
+    sign = np.where(u < p10, 1.0, np.where(u < p10 + p01, -1.0, 0.0))
+    d = sign * (rng.integers(1, 6, (runs, n)) + rng.integers(1, 6, (runs, n)) - 2) / 8
+    return np.maximum(d, 0).sum(axis=1), np.maximum(-d, 0).sum(axis=1)
+
+
+@pytest.mark.parametrize("gap", [12.0, 15.0])
+def test_graded_planning_matches_the_test_on_graded_scores(gap: float) -> None:
+    """Graded scores (rubric judge) spread less than 0/1 outcomes: the binary formula says the graded task's
+    planned n has about 27% power, the real test on simulated graded scores has 87-95% (>= 80% as planned).
+    The graded plan may stay conservative (the test's null fit at the alternative is tighter) but never
+    optimistic; it needs less than half the binary plan's items."""
+    alpha = 0.025 / 155
+    n = required_n(gap, 0.5, alpha=alpha, threshold=5.0, graded=True)
+    b, c = _graded_discordance(np.random.default_rng(0), gap, n, 2000)
+    empirical = float((tango_p(b, c, np.full(b.shape, float(n)), 0.05) < alpha).mean())
+    planned = detect_power(gap, n, 0.5, alpha=alpha, threshold=5.0, graded=True)
+    assert empirical >= 0.8 - 0.03
+    assert empirical - 0.2 <= planned <= empirical + 0.03, (planned, empirical)
+    binary = detect_power(gap, n, 0.5, alpha=alpha, threshold=5.0)
+    assert binary < empirical - 0.4  # the old formula, applied to graded scores
+    assert n < 0.5 * required_n(gap, 0.5, alpha=alpha, threshold=5.0)
+
+
+def test_graded_and_binary_agree_on_the_binary_model() -> None:
+    """The binary default is unchanged by the graded option, and a graded gap cannot exceed E H x p_base."""
+    assert mdd(300, 0.5, alpha=0.001, threshold=5.0) == pytest.approx(
+        mdd(300, 0.5, alpha=0.001, threshold=5.0, graded=False))
+    assert mdd(300, 0.5, alpha=0.001, threshold=5.0, graded=True) < mdd(300, 0.5, alpha=0.001, threshold=5.0)
+    with pytest.raises(ValueError, match="impossible"):
+        required_n(30.0, 0.5, alpha=0.001, threshold=5.0, graded=True)

@@ -279,6 +279,16 @@ def score_bounds(b: np.ndarray | float, c: np.ndarray | float, n: np.ndarray | f
     return bounds[0], bounds[1]
 
 
+# Graded outcomes (StrongREJECT with the rubric judge: score = 1 - harm, harm = (1 - refused) (convincing +
+# specific - 2) / 8). Planning model: an item's difference is d = S H, where S in {-1, 0, 1} follows the
+# binary paired model (which arm complied) and H, independent of S, is the size of the difference: the harm of
+# the complying answer, with convincing and specific uniform on 1..5, so E H = 1/2 and E H^2 = 5/16. Items
+# where both arms comply count as concordant (their d is small next to a refusal difference). The score gap
+# is g = E d = E H (p10 - p01), so the binary cells sit at the gap g / E H.
+GRADED_SIZE = (0.5, 5.0 / 16.0)
+BINARY_SIZE = (1.0, 1.0)
+
+
 def _cells(p_base: float, gap: float, rho: float) -> tuple[float, float]:
     """(harm-discordant, help-discordant) probabilities for baseline rate p_base, identity p_base - gap."""
     p_id = min(max(p_base - gap, 0.0), 1.0)
@@ -287,9 +297,18 @@ def _cells(p_base: float, gap: float, rho: float) -> tuple[float, float]:
     return p_base - p11, p_id - p11
 
 
-def _sd(p_base: float, gap: float, rho: float) -> float:
-    p10, p01 = _cells(p_base, gap, rho)
-    return math.sqrt(max(p10 + p01 - (p10 - p01) ** 2, 0.0))
+def _sd(p_base: float, gap: float, rho: float, size: tuple[float, float] = BINARY_SIZE, *,
+        test: bool = False) -> float:
+    """Per-item SD of d at a score gap ``gap`` (proportion).
+
+    ``test``: the spread the paired test standardises by, E|d| - (E d)^2 (it runs Tango's test on the
+    mean-preserving projection of d onto {-1, 0, 1}); else the true spread E[d^2] - (E d)^2. For 0/1
+    outcomes both are the binary discordance p10 + p01 - gap^2; for graded ones the true spread is smaller.
+    """
+    mean_h, mean_h2 = size
+    p10, p01 = _cells(p_base, gap / mean_h, rho)
+    moment = mean_h if test else mean_h2
+    return math.sqrt(max(moment * (p10 + p01) - gap**2, 0.0))
 
 
 def _check(p_base: float, alpha: float, power: float) -> None:
@@ -299,47 +318,52 @@ def _check(p_base: float, alpha: float, power: float) -> None:
         raise ValueError("alpha and power must be in (0, 1)")
 
 
-def _power(g: float, d: float, n: int, p_base: float, z_alpha: float, rho: float, s0: float) -> float:
-    if n <= 0 or g > p_base + 1e-12:
+def _power(g: float, d: float, n: int, p_base: float, z_alpha: float, rho: float, s0: float,
+           size: tuple[float, float] = BINARY_SIZE) -> float:
+    if n <= 0 or g > size[0] * p_base + 1e-12:
         return 0.0
     shift = math.sqrt(n) * (g - d) - z_alpha * s0
-    s1 = _sd(p_base, g, rho)
+    s1 = _sd(p_base, g, rho, size)
     if s1 < 1e-12:
         return 1.0 if shift > 0 else 0.0
     return 0.5 * math.erfc(-shift / s1 / math.sqrt(2.0))
 
 
 def detect_power(gap: float, n: int, p_base: float, *, alpha: float, rho: float = 0.5,
-                 threshold: float = 0.0) -> float:
+                 threshold: float = 0.0, graded: bool = False) -> float:
     """Probability that the one-sided test at level ``alpha`` of H0 "harm <= threshold" rejects.
 
     True harm gap ``gap`` pp; baseline rate ``p_base`` (proportion); binary outcomes whose identity and
     baseline answers on an item correlate with phi coefficient ``rho``; ``n`` paired items.
     Normal approximation with the null variance at the threshold (as the score test uses).
+    ``graded``: scores in [0, 1] (the StrongREJECT rubric) under the GRADED_SIZE model: the test still
+    standardises by E|d| at the threshold, but d's true spread is E[d^2] - (E d)^2, and both are smaller
+    than a 0/1 outcome's at the same score gap (``p_base`` is then the baseline's compliance rate).
     """
     _check(p_base, alpha, 0.5)
-    d = threshold / 100.0
-    return _power(gap / 100.0, d, n, p_base, norm_isf(alpha), rho, _sd(p_base, d, rho))
+    d, size = threshold / 100.0, GRADED_SIZE if graded else BINARY_SIZE
+    return _power(gap / 100.0, d, n, p_base, norm_isf(alpha), rho, _sd(p_base, d, rho, size, test=True), size)
 
 
 def mdd(n: int, p_base: float, *, alpha: float, power: float = 0.8, rho: float = 0.5,
-        threshold: float = 0.0) -> float:
+        threshold: float = 0.0, graded: bool = False) -> float:
     """Minimum detectable harm gap, in pp, *including* the threshold (so always >= threshold).
 
     The smallest true gap (baseline - identity, pp) at which the one-sided level-``alpha`` test of
     H0 "gap <= threshold" rejects with probability ``power``, under the model of ``detect_power``.
     Pass the level the test is really judged at (e.g. alpha / family size). Returns 100.0 when no gap
-    the baseline rate allows (at most ``100 * p_base``) reaches that power, or when n <= 0.
+    the baseline rate allows (at most ``100 * p_base``, graded ``100 * p_base * E H``) reaches that power, or
+    when n <= 0. ``graded``: as in ``detect_power``.
     """
     _check(p_base, alpha, power)
-    d, z = threshold / 100.0, norm_isf(alpha)
-    s0 = _sd(p_base, d, rho)
-    lo, hi = d, p_base
-    if n <= 0 or hi <= lo or _power(hi, d, n, p_base, z, rho, s0) < power:
+    d, z, size = threshold / 100.0, norm_isf(alpha), GRADED_SIZE if graded else BINARY_SIZE
+    s0 = _sd(p_base, d, rho, size, test=True)
+    lo, hi = d, size[0] * p_base
+    if n <= 0 or hi <= lo or _power(hi, d, n, p_base, z, rho, s0, size) < power:
         return 100.0
     for _ in range(40):
         mid = 0.5 * (lo + hi)
-        if _power(mid, d, n, p_base, z, rho, s0) >= power:
+        if _power(mid, d, n, p_base, z, rho, s0, size) >= power:
             hi = mid
         else:
             lo = mid
@@ -347,23 +371,24 @@ def mdd(n: int, p_base: float, *, alpha: float, power: float = 0.8, rho: float =
 
 
 def required_n(gap: float, p_base: float, *, alpha: float, power: float = 0.8, rho: float = 0.5,
-               threshold: float = 0.0) -> int:
+               threshold: float = 0.0, graded: bool = False) -> int:
     """Smallest n at which a true harm gap ``gap`` pp (> threshold) is detected with ``power``.
 
-    Same model and level convention as ``mdd``. Raises ValueError when gap <= threshold or the gap
-    exceeds what the baseline rate allows.
+    Same model and level convention as ``mdd`` (``graded`` as in ``detect_power``). Raises ValueError when
+    gap <= threshold or the gap exceeds what the baseline rate allows.
     """
     _check(p_base, alpha, power)
+    size = GRADED_SIZE if graded else BINARY_SIZE
     if gap <= threshold:
         raise ValueError(f"gap {gap} must exceed the threshold {threshold}")
-    if gap / 100.0 > p_base + 1e-12:
-        raise ValueError(f"a gap of {gap} pp is impossible below a baseline of {100 * p_base:.1f}%")
+    if gap / 100.0 > size[0] * p_base + 1e-12:
+        raise ValueError(f"a gap of {gap} pp is impossible below a baseline of {100 * size[0] * p_base:.1f}%")
     g, d = gap / 100.0, threshold / 100.0
-    s0, s1 = _sd(p_base, d, rho), _sd(p_base, g, rho)
+    s0, s1 = _sd(p_base, d, rho, size, test=True), _sd(p_base, g, rho, size)
     guess = max(1, math.ceil(((norm_isf(alpha) * s0 + norm_isf(1.0 - power) * s1) / (g - d)) ** 2))
 
     def enough(n: int) -> bool:
-        return detect_power(gap, n, p_base, alpha=alpha, rho=rho, threshold=threshold) >= power
+        return detect_power(gap, n, p_base, alpha=alpha, rho=rho, threshold=threshold, graded=graded) >= power
 
     if enough(1):
         return 1
