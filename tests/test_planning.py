@@ -92,3 +92,29 @@ def test_planner_counts_items_not_epochs_and_recommends_a_profile() -> None:
                                                      for t in ("mmlu", "gsm8k", "mbpp"))
     assert "profile pr" in recommend(one)
     assert "no profile" in recommend(one, gap=5.5)
+
+
+def test_graded_judge_is_planned_with_the_graded_variance() -> None:
+    """StrongREJECT under the rubric judge scores 1 - harm in [0, 1]: planned with d's graded spread it detects a
+    smaller gap than the same items under a 0/1 judge, and needs about half the items for a target gap (the
+    binary formula overstates graded needs; see stats.power GRADED_SIZE). Other tasks are unaffected."""
+    import dataclasses
+
+    from guards.run.planning import axis_gaps, is_graded, render_plan
+
+    binary = load_settings(None, {"profile": "pr"}, environ={})
+    graded = dataclasses.replace(binary, judges={**binary.judges, "strongreject": "strongreject-rubric"})
+    assert not is_graded(binary, "strongreject") and is_graded(graded, "strongreject")
+    assert not is_graded(graded, "mmlu") and not is_graded(graded, "do_not_answer")
+    b, g = detectable_gaps(binary), detectable_gaps(graded)
+    assert g["strongreject"]["graded"] and not b["strongreject"]["graded"]
+    assert g["strongreject"]["detectable_gap"] < b["strongreject"]["detectable_gap"] - 2.0
+    assert g["strongreject"]["items_for_target"] < 0.6 * b["strongreject"]["items_for_target"]
+    assert g["mmlu"] == b["mmlu"] and g["do_not_answer"] == b["do_not_answer"]
+    assert not axis_gaps(graded)["safety"]["graded"]  # Do-Not-Answer is 0/1: the pooled axis stays binary
+    unreachable = detectable_gaps(graded, gap=40.0)["strongreject"]
+    assert unreachable["items_for_target"] is None  # beyond what a graded score gap can be under the model
+    plan = {"profile": "pr", "model": "m", "identities": 31, "requests": 1, "cached": 0, "to_send": 1,
+            "tokens_in": 1, "tokens_out_max": 1, "cost_usd_max": None, "budget_usd": None,
+            "tasks": {"strongreject": {**unreachable, "items": 313}}, "axes": {}}
+    assert "(graded scores)" in render_plan(plan) and "more than the planning model allows" in render_plan(plan)
