@@ -224,7 +224,7 @@ def _pb_entry(settings: Settings, tasks: Sequence[str], people: Sequence[Identit
             points = np.column_stack([_nanmean_rows(stack(u)) * 100, _nanmean_rows(stack(s)) * 100])
             pairs[f"{u}x{s}"] = stats.pb(points)
     if min(m.shape[0] for m in mats.values()) < PB_MIN_ITEMS:
-        result["verdict"] = "inconclusive"  # a bootstrap over a handful of items is no evidence either way
+        result["verdict"] = "inconclusive"  # a variance from a handful of items is no evidence either way
         result["note"] = f"fewer than {PB_MIN_ITEMS} items in a task: too few for a PB verdict"
     result["pairs"] = pairs
     result["paper_pairing"] = pairs.get("mmluxdo_not_answer")
