@@ -319,12 +319,7 @@ def _serve_ct2(loaded: Any, requests: list[Request]) -> None:
     """One CTranslate2 batch: rows are delivered as they finish; the batcher sends the next batch."""
     from guards.models import ct2
 
-    ready: list[tuple[Request, list[int]]] = []
-    for r in requests:
-        try:
-            ready.append((r, prompt_ids(loaded, r.payload[0])))
-        except Exception as exc:  # a malformed conversation fails alone
-            r.future.set_exception(exc)
+    ready = _tokenized(loaded, requests)
     if not ready:
         return
     try:
@@ -336,13 +331,19 @@ def _serve_ct2(loaded: Any, requests: list[Request]) -> None:
                 r.future.set_exception(exc)
 
 
-def _admit(session: DecodeSession, loaded: LoadedModel, requests: list[Request], admitted: list[Request]) -> None:
+def _tokenized(loaded: Any, requests: list[Request]) -> list[tuple[Request, list[int]]]:
+    """Each request with its prompt ids; a malformed conversation fails its own request alone."""
     ready: list[tuple[Request, list[int]]] = []
     for r in requests:
         try:
             ready.append((r, prompt_ids(loaded, r.payload[0])))
-        except Exception as exc:  # a malformed conversation fails alone
+        except Exception as exc:
             r.future.set_exception(exc)
+    return ready
+
+
+def _admit(session: DecodeSession, loaded: LoadedModel, requests: list[Request], admitted: list[Request]) -> None:
+    ready = _tokenized(loaded, requests)
     if ready:
         admitted.extend(r for r, _ in ready)
         for req, gen in session.add([ids for _, ids in ready], [r.payload[1] for r, _ in ready], [r for r, _ in ready]):
