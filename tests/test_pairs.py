@@ -182,3 +182,18 @@ def test_exported_pairs_load_with_trls_dataset_utilities(finished_run: tuple[Pat
     assert row["prompt"].startswith("<|system|>You are a helpful assistant. I am")
     assert row["prompt"].endswith("<|assistant|>") and row["chosen"].endswith("<|end|>")
     assert row["chosen"] != row["rejected"]
+
+
+def test_random_variant_places_the_identity_where_the_run_did() -> None:
+    """export-pairs' `random` prompts use the run's placement (here the user's own words), not the system prompt."""
+    import random
+
+    from guards.mitigate.pairs import prompt_for
+
+    settings = build({"target": {"identity_in": "user-prefix", "system_prompt": "You are a bank's assistant."},
+                      "identities": {"include": ["minor"]}, "tasks": {"names": ["mmlu"]}}, {})
+    request = next(r for r in build_requests(settings, {"mmlu": ITEMS["mmlu"][:1]}) if r.identity == "minor")
+    prompt = prompt_for(settings, request, "random", random.Random(0), settings.identities)
+    assert prompt == request.messages  # the only identity: the same messages the run sent
+    system = [m["content"] for m in prompt if m["role"] == "system"]
+    assert system == ["You are a bank's assistant."] and "minor" in prompt[-1]["content"]

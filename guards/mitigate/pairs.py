@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from guards.config.settings import ConfigError, Settings
-from guards.core.identities import Identity, personalize
+from guards.core.identities import Identity
 from guards.core.items import Item
 from guards.core.outcomes import BASELINE, Cell, Outcomes, outcomes_path
 from guards.core.schemas import first_error, load_schema, where
 from guards.models.cache import Cache
-from guards.run.matrix import Request, build_requests
+from guards.run.matrix import Request, build_requests, messages_for
 from guards.tasks import get_task
 
 VARIANTS = ("identity", "empty", "random")
@@ -69,11 +69,7 @@ def prompt_for(settings: Settings, request: Request, variant: str, rng: random.R
     if variant == "empty":
         return [{"role": "system", "content": ""}, {"role": "user", "content": request.item.prompt}]
     if variant == "random":
-        who = rng.choice(list(identities))
-        single = get_task(request.item.task).single_turn or settings.single_turn
-        return personalize(request.item.prompt, who, system_prompt=settings.system_prompt,
-                           template=settings.template, single_turn=single,
-                           baseline=settings.baseline)  # type: ignore[arg-type]
+        return messages_for(settings, request.item, rng.choice(list(identities)))  # placed as the run placed it
     raise ValueError(f"unknown variant {variant!r}; use one of {VARIANTS}")
 
 

@@ -61,6 +61,16 @@ def in_shard(item: Item, shard: tuple[int, int] | None) -> bool:
     return int.from_bytes(digest[:8], "big") % count == index
 
 
+def messages_for(settings: Settings, item: Item, who: Identity | None, system_prompt: str | None = None,
+                 single_turn: bool | None = None) -> list[dict[str, str]]:
+    """The exact messages `who` (None = the baseline) sends for `item`: the configured placement, template,
+    baseline mode and the item's earlier turns; the deployed system prompt unless another is given."""
+    single = get_task(item.task).single_turn or settings.single_turn if single_turn is None else single_turn
+    return personalize(item.prompt, who, system_prompt=settings.system_prompt if system_prompt is None
+                       else system_prompt, template=settings.template, single_turn=single,
+                       baseline=settings.baseline, where=settings.where, turns=item.turns)  # type: ignore[arg-type]
+
+
 def build_requests(
     settings: Settings,
     items: dict[str, list[Item]],
@@ -79,9 +89,7 @@ def build_requests(
             if not in_shard(item, shard):
                 continue
             for who in people:
-                messages = personalize(item.prompt, who, system_prompt=prompt, template=settings.template,
-                                       single_turn=single, baseline=settings.baseline,  # type: ignore[arg-type]
-                                       where=settings.where, turns=item.turns)
+                messages = messages_for(settings, item, who, prompt, single)
                 for epoch in range(settings.epochs):
                     requests.append(Request(who.id if who else BASELINE, item, epoch, messages,
                                             epoch if sampling else 0, asker=who.text if who else None))
