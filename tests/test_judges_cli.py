@@ -83,7 +83,7 @@ def test_graded_judge_gives_the_score_and_null_when_unscored(tmp_path: Path) -> 
 def test_bad_input_is_reported_with_its_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     src = tmp_path / "bad.jsonl"
     src.write_text('{"prompt": "p", "response": "ok"}\n{"prompt": "p"}\n', encoding="utf-8")
-    assert main(["--judge", "patterns", str(src), "-o", str(tmp_path / "o.jsonl"), "--no-progress"]) == 2
+    assert main(["--judge", "patterns", str(src), "-o", str(tmp_path / "o.jsonl"), "--no-progress"]) == 4
     assert "line 2" in capsys.readouterr().err
 
 

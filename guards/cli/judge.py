@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from typing import IO, Any
 
+from guards.core import exitcodes
 from guards.judges import JUDGES, get_judge
 from guards.judges.base import Judge, Verdict
 
@@ -92,18 +93,18 @@ async def _run(judge: Judge, records: list[dict[str, Any]], out: IO[str], batch:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point; returns 0 on success, 1 when the judge cannot be built, 2 on bad input."""
+    """Entry point; 0 on success, 1 when the judge cannot be built, 4 (the table's usage code) on bad input."""
     args = build_parser().parse_args(argv)
     if args.batch_size < 1:
         print("guards judge: --batch-size must be >= 1", file=sys.stderr)
-        return 2
+        return exitcodes.USAGE
     with ExitStack() as stack:
         src = sys.stdin if args.input == "-" else stack.enter_context(open(args.input, encoding="utf-8"))
         try:
             records = list(read_records(src))
         except (InputError, UnicodeDecodeError) as exc:
             print(f"guards judge: {exc}", file=sys.stderr)
-            return 2
+            return exitcodes.USAGE
         try:
             judge = get_judge(args.judge, model=args.model, api_base=args.api_base)
         except (ValueError, RuntimeError, ImportError) as exc:

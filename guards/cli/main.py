@@ -70,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, ReportError, OutcomesError, DataUnavailable, FileNotFoundError) as exc:
         print(f"guards {name}: {' '.join(str(exc).split())}", file=sys.stderr)
         return exitcodes.USAGE
-    return exitcodes.USAGE if code == 2 else code  # the subcommands' own "bad input" 2 follows the table
+    return code
 
 
 def usage_code(code: object) -> int:

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from guards.tasks import get_task, task_names
+from guards.tasks import Task, get_task, task_names
 
 
 @dataclass(frozen=True)
@@ -23,12 +23,17 @@ class Profile:
     @property
     def samples(self) -> dict[str, int]:
         """task -> items under this profile, for every known task."""
-        return {t: get_task(t).sizes[self.name] for t in task_names() if self.name in get_task(t).sizes}
+        return {t: task.sizes[self.name] for t, task in _tasks() if self.name in task.sizes}
 
     @property
     def variants(self) -> dict[str, str]:
         """task -> data variant under this profile (the paper's MMLU dev and StrongREJECT 346)."""
-        return {t: get_task(t).variants[self.name] for t in task_names() if self.name in get_task(t).variants}
+        return {t: task.variants[self.name] for t, task in _tasks() if self.name in task.variants}
+
+
+
+def _tasks() -> list[tuple[str, Task]]:
+    return [(name, get_task(name)) for name in task_names()]
 
 
 PROFILES: dict[str, Profile] = {
