@@ -213,7 +213,8 @@ class ModelClient:
                 stop = self._stop_reason()
                 if stop is not None:
                     self.stats["errors"] += 1
-                    return ChatResult(error=f"not sent: {stop}")
+                    # the reason is recorded once (record.aborted); repeating it per item floods the summary
+                    return ChatResult(error="not sent: the run stopped asking (record.aborted says why)")
                 self.stats["requests"] += 1
                 try:
                     left = None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
