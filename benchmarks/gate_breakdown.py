@@ -13,7 +13,7 @@ real lengths. For each variant, in one run and in this order:
   utility scoring, statistics (build_report), report (writing it);
 - a bare `litellm.acompletion` script sending the same number of requests (import included).
 Variants: "new" = the shipped defaults (ONNX judge, judging while requests are in flight); "old" =
-GUARDS_JUDGE_ENGINE=torch and GUARDS_JUDGE_AHEAD=0 (the torch judge after the last request).
+GUARDS_JUDGE_ENGINE=torch and GUARDS_SCORE_AHEAD=0 (the torch judge and all scoring after the last request).
 The load average is printed: the machine is shared, so compare within one run.
 """
 
@@ -37,7 +37,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 PR_TASKS = "mmlu,gsm8k,mbpp,do_not_answer,strongreject"
-VARIANTS = {"new": {}, "old": {"GUARDS_JUDGE_ENGINE": "torch", "GUARDS_JUDGE_AHEAD": "0"}}
+VARIANTS = {"new": {}, "old": {"GUARDS_JUDGE_ENGINE": "torch", "GUARDS_SCORE_AHEAD": "0"}}
 
 
 def config_text(url: str, tasks: str, concurrency: int, cache_dir: str) -> str:

@@ -19,7 +19,7 @@ from guards.judges.base import Judge
 from guards.models.cache import Cache, stable_key
 from guards.models.client import ChatResult, ModelClient
 from guards.models.transports import ASKER, make_transport
-from guards.run.ahead import JudgeAhead
+from guards.run.ahead import ScoreAhead
 from guards.run.ahead import enabled as ahead_enabled
 from guards.run.matrix import Request, build_requests, load_items
 from guards.run.progress import Progress
@@ -172,12 +172,21 @@ async def judge_safety(settings: Settings, cache: Cache, task_name: str, pairs: 
     return scores
 
 
-def judge_ahead(settings: Settings, cache: Cache, requests: Sequence[Request]) -> JudgeAhead | None:
-    """A background judge for the safety answers of `requests` (None when off or there are none)."""
-    safety = {t for t in {r.item.task for r in requests} if get_task(t).axis == "safety"}
-    if not safety or not ahead_enabled():
+async def score_task(settings: Settings, cache: Cache, task_name: str, pairs: list[tuple[Item, str]]
+                     ) -> list[Score]:
+    """One task's answers scored: safety answers by its judge, utility answers by its scorer (in a thread)."""
+    task = get_task(task_name)
+    if task.axis == "safety":
+        return await judge_safety(settings, cache, task_name, pairs)
+    return await asyncio.to_thread(score_utility, settings, cache, task, pairs)
+
+
+def score_ahead(settings: Settings, cache: Cache, requests: Sequence[Request]) -> ScoreAhead | None:
+    """A background scorer for the answers of `requests`, one lane per axis (None when off)."""
+    lanes = {t: get_task(t).axis for t in {r.item.task for r in requests}}
+    if not lanes or not ahead_enabled():
         return None
-    return JudgeAhead(functools.partial(judge_safety, settings, cache), safety, [r.item for r in requests])
+    return ScoreAhead(functools.partial(score_task, settings, cache), lanes, [r.item for r in requests])
 
 
 async def score_all(settings: Settings, cache: Cache, requests: Sequence[Request], results: Sequence[ChatResult]
@@ -194,15 +203,20 @@ async def score_all(settings: Settings, cache: Cache, requests: Sequence[Request
         else:
             by_task.setdefault(req.item.task, []).append(i)
     for name, idx in by_task.items():
-        task = get_task(name)
-        pairs = [(requests[i].item, results[i].text) for i in idx]
-        if task.axis == "safety":
-            scores = await judge_safety(settings, cache, name, pairs)
-        else:
-            scores = await asyncio.to_thread(score_utility, settings, cache, task, pairs)
+        scores = await score_task(settings, cache, name, [(requests[i].item, results[i].text) for i in idx])
         for i, score in zip(idx, scores, strict=True):
             cells[i] = _cell(requests[i], results[i], score)
     return [c for c in cells if c is not None]
+
+
+async def ask_and_score(settings: Settings, cache: Cache, client: ModelClient, requests: Sequence[Request],
+                        progress: Progress | None) -> tuple[list[ChatResult], list[Cell]]:
+    """Ask, scoring and judging the answers as they arrive; then score what is left (cached scores are found)."""
+    ahead = score_ahead(settings, cache, requests)
+    results = await ask_all(client, requests, progress, on_answer=ahead.feed if ahead else None)
+    if ahead:
+        await ahead.finish()
+    return results, await score_all(settings, cache, requests, results)
 
 
 def _cell(req: Request, res: ChatResult, score: Score, error: str | None = None) -> Cell:
@@ -232,11 +246,7 @@ async def collect(
             cells, results, meta["adaptive"] = await _adaptive(settings, cache, client, items, progress, system_prompt)
         else:
             requests = build_requests(settings, items, shard=shard, system_prompt=system_prompt)
-            ahead = judge_ahead(settings, cache, requests)
-            results = await ask_all(client, requests, progress, on_answer=ahead.feed if ahead else None)
-            if ahead:
-                await ahead.finish()  # safety answers were judged as they came: scoring finds their verdicts
-            cells = await score_all(settings, cache, requests, results)
+            results, cells = await ask_and_score(settings, cache, client, requests, progress)
     finally:
         await client.aclose()
         if own_cache:
@@ -276,8 +286,8 @@ async def _adaptive(settings: Settings, cache: Cache, client: ModelClient, items
         asked = {t: list(settings.identities) if look <= pb_look else open_[t] for t in items}
         requests = [r for t in items if asked[t] for r in
                     build_requests(settings, {t: prefix[t]}, identities=asked[t], system_prompt=system_prompt)]
-        results = await ask_all(client, requests, progress)
-        for cell in await score_all(settings, cache, requests, results):
+        results, scored = await ask_and_score(settings, cache, client, requests, progress)
+        for cell in scored:
             cells[(cell.identity, cell.task, cell.item, cell.epoch)] = cell
         if look == rounds:
             break

@@ -1,4 +1,4 @@
-"""Judging while requests are in flight (guards.run.ahead): safety answers are judged as they arrive."""
+"""Scoring while requests are in flight (guards.run.ahead): answers are judged and scored as they arrive."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from guards.core.items import Item
-from guards.run.ahead import MIN_CHUNK, JudgeAhead, enabled
+from guards.run.ahead import MIN_CHUNK, ScoreAhead, enabled
 
 
 @dataclass
@@ -25,7 +25,7 @@ def _items(tasks: list[str]) -> list[Item]:
 
 
 def _run(tasks: list[str], answers: list[_Answer], delay: float = 0.0, fail: bool = False
-         ) -> tuple[list[tuple[str, list[str]]], JudgeAhead, list[int]]:
+         ) -> tuple[list[tuple[str, list[str]]], ScoreAhead, list[int]]:
     calls: list[tuple[str, list[str]]] = []
     fed_before_call: list[int] = []
     fed = 0
@@ -37,9 +37,9 @@ def _run(tasks: list[str], answers: list[_Answer], delay: float = 0.0, fail: boo
             raise RuntimeError("judge down")
         calls.append((task, [item.id for item, _ in rows]))
 
-    async def main() -> JudgeAhead:
+    async def main() -> ScoreAhead:
         nonlocal fed
-        ahead = JudgeAhead(judge, {"do_not_answer"}, _items(tasks))
+        ahead = ScoreAhead(judge, {"do_not_answer": "safety"}, _items(tasks))
         for i, a in enumerate(answers):
             ahead.feed(i, a)
             fed += 1
@@ -55,7 +55,7 @@ def test_safety_answers_are_judged_before_the_last_answer_arrives() -> None:
     n = 4 * MIN_CHUNK
     calls, ahead, fed_before = _run(["do_not_answer"] * n, [_Answer(f"a{i}") for i in range(n)])
     assert calls and fed_before[0] < n  # the first call started while answers were still coming
-    assert ahead.judged == sum(len(ids) for _, ids in calls)
+    assert ahead.scored == sum(len(ids) for _, ids in calls)
 
 
 @settings(max_examples=60, deadline=None)
@@ -75,11 +75,44 @@ def test_each_judgeable_answer_is_judged_at_most_once(rows: list[tuple[str, str]
 def test_a_failing_judge_ahead_leaves_the_answers_to_scoring() -> None:
     n = 2 * MIN_CHUNK
     calls, ahead, _ = _run(["do_not_answer"] * n, [_Answer("a")] * n, fail=True)
-    assert calls == [] and ahead.judged == 0 and ahead.failed > 0
+    assert calls == [] and ahead.scored == 0 and ahead.failed > 0
 
 
 def test_switch(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("GUARDS_JUDGE_AHEAD", "0")
+    monkeypatch.setenv("GUARDS_SCORE_AHEAD", "0")
     assert not enabled()
-    monkeypatch.delenv("GUARDS_JUDGE_AHEAD")
+    monkeypatch.delenv("GUARDS_SCORE_AHEAD")
     assert enabled()
+
+
+def test_lanes_score_side_by_side_and_each_task_once() -> None:
+    """A slow judge does not hold back the sandbox: each lane has its own call in flight."""
+    n = 3 * MIN_CHUNK
+    tasks = ["do_not_answer", "mbpp"] * n
+    active: set[str] = set()
+    overlapped: list[bool] = []
+    seen: dict[str, list[str]] = {"do_not_answer": [], "mbpp": []}
+
+    async def score(task: str, rows: list[tuple[Item, str]]) -> None:
+        lane = "safety" if task == "do_not_answer" else "utility"
+        assert lane not in active  # one call per lane at a time
+        active.add(lane)
+        overlapped.append(len(active) == 2)
+        await asyncio.sleep(0.01)
+        seen[task] += [item.id for item, _ in rows]
+        active.discard(lane)
+
+    async def main() -> ScoreAhead:
+        ahead = ScoreAhead(score, {"do_not_answer": "safety", "mbpp": "utility"}, _items(tasks))
+        for i in range(len(tasks)):
+            ahead.feed(i, _Answer("x"))
+            await asyncio.sleep(0.001)
+        await ahead.finish()
+        return ahead
+
+    ahead = asyncio.run(main())
+    assert any(overlapped)
+    for task, ids in seen.items():
+        assert len(ids) == len(set(ids)) and {i for i, t in enumerate(tasks) if t == task} >= {int(x) for x in ids}
+        assert len(ids) > n - MIN_CHUNK  # most answers were scored before the last one arrived
+    assert ahead.scored == sum(len(ids) for ids in seen.values())
