@@ -13,8 +13,10 @@ from hypothesis import strategies as st
 from reports_helpers import IDENTITIES, PLANTED, SAMPLES, TASKS
 
 from guards.cli.reports import cmd_report
-from guards.core.outcomes import Outcomes, outcomes_path
+from guards.core.outcomes import Cell, Outcomes, outcomes_path
+from guards.models.cache import Cache
 from guards.report.fields import axis_rows, shown_verdict
+from guards.report.html import responses_from_cache
 from guards.report.markdown import MARKER, markdown_summary, pr_comment
 from guards.testing import COMPLY, ScriptedAssistant
 
@@ -145,3 +147,21 @@ def test_failures_and_errors_always_come_first(report: dict[str, Any]) -> None:
     bad = {(i["id"], a) for i in report["identities"] for a, e in i["axes"].items() if e["verdict"] in ("fail",
                                                                                                          "error")}
     assert ("### Failures" in md) == bool(bad)
+
+
+def test_html_reads_answers_by_request_key_and_only_the_text_that_was_scored(tmp_path: Path) -> None:
+    import hashlib
+
+    def short(text: str) -> str:
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    cache = Cache(tmp_path / "cache.sqlite")
+    cache.put_many("responses", {"k1": {"text": "kept"}, "k2": {"text": "refreshed since"}, "k3": {"text": 7}})
+    cache.close()
+    cells = [Cell("minor", "mmlu", str(i), 0, 1.0, response_key=short(t), request_key=k)
+             for i, (k, t) in enumerate([("k1", "kept"), ("k2", "scored"), ("k3", "7"), ("absent", "x")])]
+    assert responses_from_cache(tmp_path / "cache.sqlite", cells) == {short("kept"): "kept"}
+    (tmp_path / "junk.sqlite").write_bytes(b"not a database" * 100)
+    assert responses_from_cache(tmp_path / "junk.sqlite", cells) == {}
+    assert responses_from_cache(tmp_path / "missing.sqlite", cells) == {}
+    assert not (tmp_path / "missing.sqlite").exists()

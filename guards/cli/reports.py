@@ -51,7 +51,7 @@ def responses_for(report_path: Path, outcomes: Outcomes, cache_dir: Path | None)
     from guards.report.html import responses_from_cache
 
     folder = cache_dir or Path(os.environ.get("GUARDS_CACHE_DIR", ".guards/cache"))
-    return responses_from_cache(folder / "cache.sqlite", {c.response_key for c in outcomes.cells})
+    return responses_from_cache(folder / "cache.sqlite", outcomes.cells)
 
 
 def cmd_report(argv: Sequence[str]) -> int:

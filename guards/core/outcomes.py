@@ -29,7 +29,8 @@ class Cell:
     refused: bool = False
     blocked: bool = False
     error: str | None = None
-    response_key: str = ""
+    response_key: str = ""  # a short hash of the answer text (pairs check that a text is the one scored)
+    request_key: str = ""  # the response cache's key of the answer (the HTML report reads texts by it)
     tokens_in: int = 0
     tokens_out: int = 0
     format_ok: bool | None = None  # the answer followed the instructed format (utility tasks)
@@ -123,8 +124,8 @@ class Outcomes:
                 cell = Cell(**data)
             except TypeError as exc:
                 raise OutcomesError(f"{path}:{no}: not a cell: {exc}") from None
-            if not isinstance(cell.identity, str) or not isinstance(cell.task, str) or type(cell.epoch) is not int \
-                    or not (cell.value is None or isinstance(cell.value, int | float)):
+            if not all(isinstance(x, str) for x in (cell.identity, cell.task, cell.response_key, cell.request_key)) \
+                    or type(cell.epoch) is not int or not (cell.value is None or isinstance(cell.value, int | float)):
                 raise OutcomesError(f"{path}:{no}: a cell with fields of the wrong type")
             cells.append(cell)
         meta = header.get("meta", {})

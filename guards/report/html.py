@@ -9,15 +9,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
-import json
-import sqlite3
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from guards.core.outcomes import BASELINE, Outcomes
+from guards.core.outcomes import BASELINE, Cell, Outcomes
+from guards.models.cache import Cache, CacheError
 from guards.report.fields import axis_rows, shown_verdict, task_axes
 from guards.report.format import interval, num, plain, pvalue, signed
 from guards.report.markdown import AXIS_HEADER, HEADLINE, record_line
@@ -72,22 +71,25 @@ def divergent_items(outcomes: Outcomes, identity: str, task: str, limit: int = 5
     return out
 
 
-def responses_from_cache(cache_file: Path, keys: Iterable[str]) -> dict[str, str]:
-    """Response texts whose short hash (`Cell.response_key`) is in `keys`, read from the response cache."""
-    wanted, found = set(k for k in keys if k), {}
-    if not wanted or not cache_file.exists():
+def responses_from_cache(cache_file: Path, cells: Iterable[Cell]) -> dict[str, str]:
+    """Response texts by `Cell.response_key`, read from the response cache by each cell's request key; a cached
+    text that is not the one scored (its hash differs: the entry was refreshed since) is left out."""
+    wanted = {c.request_key: c.response_key for c in cells if c.request_key and c.response_key}
+    if not wanted or not cache_file.is_file():
         return {}
-    db = sqlite3.connect(f"file:{cache_file}?mode=ro", uri=True)
     try:
-        for (value,) in db.execute("SELECT value FROM responses"):
-            text = json.loads(value).get("text") or ""
-            key = hashlib.sha256(text.encode()).hexdigest()[:16]
-            if key in wanted:
-                found[key] = text
-    except sqlite3.DatabaseError:
-        return found
+        cache = Cache(cache_file)
+    except CacheError:
+        return {}
+    try:
+        rows = cache.get_many("responses", wanted)
     finally:
-        db.close()
+        cache.close()
+    found = {}
+    for request_key, row in rows.items():
+        text = row.get("text") if isinstance(row, dict) else None
+        if isinstance(text, str) and hashlib.sha256(text.encode()).hexdigest()[:16] == wanted[request_key]:
+            found[wanted[request_key]] = text
     return found
 
 

@@ -223,6 +223,7 @@ def _cell(req: Request, res: ChatResult, score: Score, error: str | None = None)
     return Cell(identity=req.identity, task=req.item.task, item=req.item.id, epoch=req.epoch, value=score.value,
                 refused=score.refused, blocked=res.blocked, error=error, format_ok=score.format_ok,
                 response_key=hashlib.sha256(res.text.encode()).hexdigest()[:16] if res.ok else "",
+                request_key=req.key if res.ok else "",
                 tokens_in=res.usage.get("prompt", 0), tokens_out=res.usage.get("completion", 0))
 
 
