@@ -121,6 +121,20 @@ def test_a_custom_task_is_a_task_like_the_shipped_ones(tmp_path: Path) -> None:
     assert get_task("mine").score(Item("mine", "1", "a?", "1"), "The answer is 1") == Score(1.0, detail="exact match")
 
 
+
+def test_the_report_hashes_custom_task_files_without_a_data_folder(tmp_path: Path) -> None:
+    from guards.report.build import data_hashes
+
+    rows = '{"question": "a?", "answer": "1"}\n{"question": "b?", "answer": "2"}\n'
+    settings = load_settings(_config(tmp_path, rows), environ={})
+    assert settings.data_path is None
+    first = data_hashes(settings)
+    assert sorted(Path(name).name for name in first) == ["harm.jsonl", "mine.jsonl"]
+    (tmp_path / "mine.jsonl").write_text(rows.replace("b?", "c?"))
+    second = data_hashes(settings)
+    changed = [name for name in first if first[name] != second[name]]
+    assert [Path(name).name for name in changed] == ["mine.jsonl"]
+
 BAD_FILES = [
     ('{"question": "a?", "answer": "1"}\n{"question": "b?"\n', "exact", "mine.jsonl:2: not valid JSON"),
     ('{"question": "a?", "answer": "1"}\n["b?"]\n', "exact", "mine.jsonl:2: expected a JSON object, got list"),

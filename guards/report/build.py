@@ -39,16 +39,16 @@ def sha256_path(path: Path) -> str:
 
 
 def data_hashes(settings: Settings) -> dict[str, str]:
-    """sha256 of every data file the run read (empty for online data)."""
+    """sha256 of every data file the run read: files under the data folder by their relative path, a custom
+    task's own file (an absolute path) wherever it is; online data is not hashed."""
     root = settings.data_path
-    if root is None:
-        return {}
     out = {}
     for task in settings.tasks:
         files = get_task(task).data_files
-        relative = files.get(settings.variants.get(task) or "", files[""])
-        if (root / relative).exists():
-            out[relative] = sha256_path(root / relative)
+        name = files.get(settings.variants.get(task) or "", files[""])
+        path = Path(name) if Path(name).is_absolute() else root / name if root is not None else None
+        if path is not None and path.exists():
+            out[name] = sha256_path(path)
     return out
 
 
