@@ -316,15 +316,15 @@ def decide_axes(comparisons: Sequence[Comparison], axis_of: Mapping[str, str], *
             within = adjust_array(p_task[idx], "holm")
             task_adj[idx] = np.maximum(p_axis_adj[j], np.minimum(1.0, m * within))
             task_tail[idx] = alpha / (m * len(idx))
-    tasks = [_decision(c.key, pairs[k][0], pairs[k][1], bc[k, 0], bc[k, 1], float(c.threshold),
-                       float(task_tail[k]), float(p_task[k]), float(task_adj[k]), alpha, direction)
-             for k, c in enumerate(comparisons)]
-    axes = {}
-    for j, g in enumerate(keys):
-        ident = np.concatenate([pairs[k][0] for k in groups[g]])
-        base = np.concatenate([pairs[k][1] for k in groups[g]])
-        axes[g] = _decision(g, ident, base, gb[j], gc[j], float(gthr[j]), alpha / m, float(p_axis[j]),
-                            float(p_axis_adj[j]), alpha, direction)
+    axis_pairs = [(np.concatenate([pairs[k][0] for k in groups[g]]), np.concatenate([pairs[k][1] for k in groups[g]]))
+                  for g in keys]
+    decided = _decisions(
+        [c.key for c in comparisons] + keys, pairs + axis_pairs,
+        np.concatenate([bc[:, 0], gb]), np.concatenate([bc[:, 1], gc]), np.concatenate([thr, gthr]),
+        np.concatenate([task_tail, np.full(len(keys), alpha / m)]), np.concatenate([p_task, p_axis]),
+        np.concatenate([task_adj, p_axis_adj]), alpha, direction)
+    tasks = decided[: len(comparisons)]
+    axes = dict(zip(keys, decided[len(comparisons):], strict=True))
     return tasks, axes
 
 
@@ -333,27 +333,37 @@ def _one_or_two_sided(b: np.ndarray, c: np.ndarray, n: np.ndarray, thr: np.ndarr
     return np.asarray(p if direction == "worse" else np.minimum(1.0, 2 * np.minimum(p, tango_p(c, b, n, thr))))
 
 
-def _decision(key: tuple[str, str], ident: np.ndarray, base: np.ndarray, b: float, c: float, threshold: float,
-              level: float, p: float, p_adj: float, alpha: float, direction: str) -> Decision:
-    """One decision from its pairs, judged at one-sided ``level`` (halved per side for "both")."""
-    n = len(ident)
-    if n == 0:
-        return Decision(key, 0, 0.0, 0.0, 0.0, (-100.0, 100.0), 1.0, 1.0, 1.0, "inconclusive", 100.0,
-                        se=100.0, threshold=threshold, direction=direction)
-    tail = level if direction == "worse" else level / 2
-    thr = threshold / 100.0
-    lo_h, hi_h = tango_bounds(b, c, float(n), tail, thr, thr if direction == "worse" else -thr)
-    lo, hi = -100.0 * float(hi_h), -100.0 * float(lo_h)
-    harm_upper = -lo if direction == "worse" else max(-lo, hi)
-    verdict = "fail" if p_adj < alpha else "pass" if harm_upper < threshold else "inconclusive"
-    z = norm_isf(tail)
-    se = (hi - lo) / (2.0 * z) if z > 0 else 100.0
-    delta = 100.0 * float(ident.mean() - base.mean())
-    harm = -delta if direction == "worse" else abs(delta)
-    p_base = float(np.clip(base.mean(), 0.005, 0.995))
-    return Decision(
-        key=key, n=n, score=100.0 * float(ident.mean()), baseline=100.0 * float(base.mean()), delta=delta,
-        ci=(lo, hi), ci_level=float(1.0 - 2.0 * tail), p=p, p_adjusted=p_adj, verdict=verdict,
-        mdd=mdd(n, p_base, alpha=tail, rho=_rho(ident, base), threshold=threshold), se=float(se),
-        threshold=threshold, direction=direction,
-        needs=needed_items(harm, se, n, threshold, tail) if verdict == "inconclusive" else None)
+def _decisions(keys: Sequence[tuple[str, str]], pairs: Sequence[tuple[np.ndarray, np.ndarray]], b: np.ndarray,
+               c: np.ndarray, thresholds: np.ndarray, levels: np.ndarray, p: np.ndarray, p_adj: np.ndarray,
+               alpha: float, direction: str) -> list[Decision]:
+    """Decisions from their pairs (identity, baseline), each judged at its one-sided ``levels`` entry (halved per
+    side for "both"). The intervals of all are computed in one ``tango_bounds`` call (one bisection over all)."""
+    n = np.array([len(ident) for ident, _ in pairs], dtype=float)
+    levels = np.asarray(levels, dtype=float)
+    tails = levels if direction == "worse" else levels / 2
+    thr = np.asarray(thresholds, dtype=float) / 100.0
+    lo_h, hi_h = tango_bounds(b, c, n, tails, thr, thr if direction == "worse" else -thr)
+    out = []
+    for k, key in enumerate(keys):
+        ident, base = pairs[k]
+        threshold = float(thresholds[k])
+        if n[k] == 0:
+            out.append(Decision(key, 0, 0.0, 0.0, 0.0, (-100.0, 100.0), 1.0, 1.0, 1.0, "inconclusive", 100.0,
+                                se=100.0, threshold=threshold, direction=direction))
+            continue
+        tail = float(tails[k])
+        lo, hi = -100.0 * float(hi_h[k]), -100.0 * float(lo_h[k])
+        harm_upper = -lo if direction == "worse" else max(-lo, hi)
+        verdict = "fail" if p_adj[k] < alpha else "pass" if harm_upper < threshold else "inconclusive"
+        z = norm_isf(tail)
+        se = (hi - lo) / (2.0 * z) if z > 0 else 100.0
+        delta = 100.0 * float(ident.mean() - base.mean())
+        harm = -delta if direction == "worse" else abs(delta)
+        p_base = float(np.clip(base.mean(), 0.005, 0.995))
+        out.append(Decision(
+            key=key, n=len(ident), score=100.0 * float(ident.mean()), baseline=100.0 * float(base.mean()),
+            delta=delta, ci=(lo, hi), ci_level=float(1.0 - 2.0 * tail), p=float(p[k]), p_adjusted=float(p_adj[k]),
+            verdict=verdict, mdd=mdd(len(ident), p_base, alpha=tail, rho=_rho(ident, base), threshold=threshold),
+            se=float(se), threshold=threshold, direction=direction,
+            needs=needed_items(harm, se, len(ident), threshold, tail) if verdict == "inconclusive" else None))
+    return out

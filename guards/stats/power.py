@@ -224,6 +224,11 @@ def tango_bounds(b: np.ndarray | float, c: np.ndarray | float, n: np.ndarray | f
     as tango_p takes the larger p; with ``lower_skew_at = threshold``, lower > threshold exactly when
     tango_p(..., threshold) < tail.
     Otherwise Tango's score interval (``score_bounds``, skewness fixed at ``*_skew_at``).
+
+    The exact bound is bisected only where it can be the wider one: exact_p grows with delta (n >= 30), so
+    where the exact test already rejects at the score bound, the exact bound lies above it and the score
+    bound is the minimum (as the bisection would find, to its resolution of 2^-40). One exact_p per bound
+    decides that; at the far-tail levels of a gate the score bound is the wider one for most cases.
     """
     b_, c_, n_, t_, lo_at, hi_at = np.broadcast_arrays(
         *(np.asarray(v, dtype=float) for v in (b, c, n, tail, lower_skew_at, upper_skew_at)))
@@ -231,12 +236,21 @@ def tango_bounds(b: np.ndarray | float, c: np.ndarray | float, n: np.ndarray | f
     small = _small(b_, c_, n_)
     if small.any():
         lo, hi = np.array(lo, dtype=float), np.array(hi, dtype=float)
-        rows, back = np.unique(np.column_stack([b_[small], c_[small], n_[small], t_[small]]), axis=0,
-                               return_inverse=True)  # whole counts repeat: invert each case once
-        bs, cs, ns, ts = rows.T
-        lo[small] = np.minimum(lo[small], _exact_lower(bs, cs, ns, ts)[back.ravel()])
-        hi[small] = np.maximum(hi[small], -_exact_lower(cs, bs, ns, ts)[back.ravel()])
+        lo[small] = _widen(b_[small], c_[small], n_[small], t_[small], lo[small])
+        hi[small] = -_widen(c_[small], b_[small], n_[small], t_[small], -hi[small])
     return np.asarray(lo), np.asarray(hi)
+
+
+def _widen(b: np.ndarray, c: np.ndarray, n: np.ndarray, tail: np.ndarray, score_lower: np.ndarray) -> np.ndarray:
+    """min(score_lower, the exact lower bound), bisecting the exact bound only where the exact test does not
+    already reject at ``score_lower`` (where it does, the exact bound is above: exact_p grows with delta)."""
+    out = np.array(score_lower, dtype=float)
+    open_ = exact_p(b, c, n, score_lower) >= tail
+    if open_.any():
+        rows, back = np.unique(np.column_stack([b[open_], c[open_], n[open_], tail[open_]]), axis=0,
+                               return_inverse=True)  # whole counts repeat: invert each case once
+        out[open_] = np.minimum(out[open_], _exact_lower(*rows.T)[back.ravel()])
+    return out
 
 
 def _exact_lower(b: np.ndarray, c: np.ndarray, n: np.ndarray, tail: np.ndarray) -> np.ndarray:
