@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from guards.core.verdicts import Verdict
 from guards.stats.power import discordance, mdd, norm_isf, tango_bounds, tango_p
 
 ALPHA_SPLIT = 0.5
@@ -55,7 +56,7 @@ class Decision:
     ci_level: float  # two-sided coverage of this interval
     p: float  # raw one-sided p for H0: harm gap <= threshold
     p_adjusted: float
-    verdict: str  # "pass" | "fail" | "inconclusive"
+    verdict: Verdict  # pass, fail or inconclusive (never error: an error has no decision)
     mdd: float  # smallest harm gap (pp, threshold included) detected with 80% power at this test's level
     se: float = 0.0  # standard error of delta, pp (half the interval's width over its z)
     threshold: float = 0.0  # pp
@@ -164,11 +165,6 @@ def _rho(x: np.ndarray, y: np.ndarray) -> float:
     return float(min(max(np.corrcoef(x, y)[0, 1], 0.0), 0.95))
 
 
-def _empty(c: Comparison, direction: str) -> Decision:
-    return Decision(c.key, 0, 0.0, 0.0, 0.0, (-100.0, 100.0), 1.0, 1.0, 1.0, "inconclusive", 100.0,
-                    se=100.0, threshold=float(c.threshold), direction=direction)
-
-
 def decide_family(comparisons: Sequence[Comparison], *, alpha: float, method: str = "holm",
                   direction: str = "worse", family_size: int | None = None) -> list[Decision]:
     """Test every comparison against its threshold and decide, with multiplicity control over the family.
@@ -188,10 +184,8 @@ def decide_family(comparisons: Sequence[Comparison], *, alpha: float, method: st
     pairs = [_pairs(c) for c in comparisons]
     n = np.array([len(i) for i, _ in pairs], dtype=float)
     bc = np.array([discordance(b - i) for i, b in pairs]).reshape(-1, 2)
-    thr = np.array([c.threshold / 100.0 for c in comparisons])
-    p_worse = tango_p(bc[:, 0], bc[:, 1], n, thr)
-    p_raw = p_worse if direction == "worse" else np.minimum(1.0, 2 * np.minimum(
-        p_worse, tango_p(bc[:, 1], bc[:, 0], n, thr)))
+    thresholds = np.array([c.threshold for c in comparisons], dtype=float)
+    p_raw = _one_or_two_sided(bc[:, 0], bc[:, 1], n, thresholds / 100.0, direction)
     fam = np.flatnonzero(n > 0)
     m = len(fam) if family_size is None else family_size
     if m < len(fam):
@@ -201,39 +195,8 @@ def decide_family(comparisons: Sequence[Comparison], *, alpha: float, method: st
     if len(fam):
         p_adj[fam] = adjust_array(p_raw[fam], method, m)
         levels[fam] = judged_levels(p_raw[fam], p_adj[fam], alpha, method, m)
-    tails = levels if direction == "worse" else levels / 2
-    # bounds for harm = baseline - identity; skewness fitted where each bound meets its fail decision
-    lo_h, hi_h = tango_bounds(bc[:, 0], bc[:, 1], n, tails, thr, thr if direction == "worse" else -thr)
-    out = []
-    for k, c in enumerate(comparisons):
-        if n[k] == 0:
-            out.append(_empty(c, direction))
-            continue
-        ident, base = pairs[k]
-        lo, hi = -100.0 * hi_h[k], -100.0 * lo_h[k]  # interval for delta = identity - baseline
-        harm_upper = -lo if direction == "worse" else max(-lo, hi)
-        if p_adj[k] < alpha:
-            verdict = "fail"
-        elif harm_upper < c.threshold:
-            verdict = "pass"
-        else:
-            verdict = "inconclusive"
-        z = norm_isf(float(tails[k]))
-        p_base = float(np.clip(base.mean(), 0.005, 0.995))
-        out.append(Decision(
-            key=c.key, n=int(n[k]), score=100.0 * float(ident.mean()), baseline=100.0 * float(base.mean()),
-            delta=100.0 * float(ident.mean() - base.mean()), ci=(float(lo), float(hi)),
-            ci_level=float(1.0 - 2.0 * tails[k]), p=float(p_raw[k]), p_adjusted=float(p_adj[k]),
-            verdict=verdict, mdd=mdd(int(n[k]), p_base, alpha=float(tails[k]), rho=_rho(ident, base),
-                                     threshold=float(c.threshold)),
-            se=float((hi - lo) / (2.0 * z)) if z > 0 else 100.0, threshold=float(c.threshold),
-            direction=direction,
-            needs=None if verdict != "inconclusive" else needed_items(
-                100.0 * float(base.mean() - ident.mean()) if direction == "worse"
-                else abs(100.0 * float(ident.mean() - base.mean())),
-                float((hi - lo) / (2.0 * z)) if z > 0 else 100.0, int(n[k]), float(c.threshold), float(tails[k])),
-        ))
-    return out
+    return _decisions([c.key for c in comparisons], pairs, bc[:, 0], bc[:, 1], thresholds, levels, p_raw, p_adj,
+                      alpha, direction)
 
 
 def combine_axis(decisions: Sequence[Decision], *, alpha: float) -> AxisSummary:
@@ -354,7 +317,7 @@ def _decisions(keys: Sequence[tuple[str, str]], pairs: Sequence[tuple[np.ndarray
         tail = float(tails[k])
         lo, hi = -100.0 * float(hi_h[k]), -100.0 * float(lo_h[k])
         harm_upper = -lo if direction == "worse" else max(-lo, hi)
-        verdict = "fail" if p_adj[k] < alpha else "pass" if harm_upper < threshold else "inconclusive"
+        verdict: Verdict = "fail" if p_adj[k] < alpha else "pass" if harm_upper < threshold else "inconclusive"
         z = norm_isf(tail)
         se = (hi - lo) / (2.0 * z) if z > 0 else 100.0
         delta = 100.0 * float(ident.mean() - base.mean())
