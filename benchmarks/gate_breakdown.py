@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/gate_breakdown.py [--samples 60] [--latency 0.05] [--concurrency 32]
         [--variants new,old] [--pr]      # --pr: the pr matrix (31 identities x 5 tasks, 35,200 requests)
+        [--at REV]                       # also `pytest suites/` with git revision REV's code, e.g. 2b062e3
 
 A ScriptedAssistant on 127.0.0.1 answers with a fixed latency; its Do-Not-Answer answers are replayed
 from the dataset's real responses (one of the six models', by prompt and identity), so the judge sees
@@ -14,6 +15,9 @@ real lengths. For each variant, in one run and in this order:
 - a bare `litellm.acompletion` script sending the same number of requests (import included).
 Variants: "new" = the shipped defaults (ONNX judge, judging while requests are in flight); "old" =
 GUARDS_JUDGE_ENGINE=torch and GUARDS_SCORE_AHEAD=0 (the torch judge and all scoring after the last request).
+`--at REV` adds the gate as it was at git revision REV (its `guards`, `suites` and pytest configuration,
+extracted to a temporary folder that comes first on PYTHONPATH), run with that revision's defaults: the
+`pytest suites/` wall and the bare script only (the instrumented child needs today's modules).
 The load average is printed: the machine is shared, so compare within one run.
 """
 
@@ -148,6 +152,14 @@ def bare_litellm(url: str, n: int, concurrency: int) -> float:
     return time.perf_counter() - start
 
 
+def extract(rev: str, folder: Path) -> None:
+    """The gate's code of git revision `rev` into `folder` (what `pytest suites/` imports and configures)."""
+    names = [n for n in ("guards", "suites", "conftest.py", "pyproject.toml") if subprocess.run(
+        ["git", "-C", str(REPO), "cat-file", "-e", f"{rev}:{n}"], capture_output=True, check=False).returncode == 0]
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", rev, *names], check=True, capture_output=True)
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--child", help=argparse.SUPPRESS)
@@ -157,6 +169,7 @@ def main() -> None:
     ap.add_argument("--latency", type=float, default=0.05)
     ap.add_argument("--concurrency", type=int, default=32)
     ap.add_argument("--variants", default="new,old")
+    ap.add_argument("--at", metavar="REV", help="also run `pytest suites/` with git revision REV's code")
     ap.add_argument("--json", type=Path)
     default_data = Path(os.environ.get("GUARDS_DATA_DIR", REPO.parent / "shared/data"))
     ap.add_argument("--data-dir", type=Path, default=default_data)
@@ -170,13 +183,20 @@ def main() -> None:
     replay_safety(dna_replies(args.data_dir))
     results: dict[str, Any] = {"tasks": tasks, "samples": samples, "latency_s": args.latency,
                                "concurrency": args.concurrency, "variants": {}}
+    variants_asked = [v for v in args.variants.split(",") if v] + ([f"at {args.at}"] if args.at else [])
     with ScriptedAssistant(Script(), latency_s=args.latency) as server:
-        for variant in [v for v in args.variants.split(",") if v]:
+        for variant in variants_asked:
             row: dict[str, Any] = {"loadavg_start": os.getloadavg()[0]}
             with tempfile.TemporaryDirectory() as tmp:
-                env = {**os.environ, **VARIANTS[variant], "GUARDS_DATA_DIR": str(args.data_dir),
+                env = {**os.environ, **VARIANTS.get(variant, {}), "GUARDS_DATA_DIR": str(args.data_dir),
                        "GUARDS_SAMPLES": str(samples)}
-                for name in ("pytest", "child"):
+                code = REPO
+                if variant.startswith("at "):
+                    code = Path(tmp) / "code"
+                    code.mkdir()
+                    extract(args.at, code)
+                    env["PYTHONPATH"] = str(code)
+                for name in ("pytest", "child") if code == REPO else ("pytest",):
                     config = Path(tmp) / f"{name}.toml"
                     config.write_text(config_text(server.url, tasks, args.concurrency, f"{tmp}/{name}-cache"))
                     before = server.requests
@@ -184,7 +204,7 @@ def main() -> None:
                             "-p", "no:hypothesispytest", "--guards-config", str(config)] if name == "pytest"
                            else [sys.executable, __file__, "--child", str(config)])
                     start = time.perf_counter()
-                    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, check=False)
+                    proc = subprocess.run(cmd, cwd=code, env=env, capture_output=True, text=True, check=False)
                     wall = time.perf_counter() - start
                     row[f"{name}_wall_s"] = round(wall, 2)
                     row[f"{name}_requests"] = server.requests - before
@@ -207,14 +227,14 @@ def main() -> None:
     print(f"{'variant':<8}{'pytest wall':>12}{'bare litellm':>14}{'requests':>10}{'after requests':>16}"
           f"{'judging':>9}{'stats':>8}{'report':>8}{'imports':>9}")
     for name, row in variants.items():
-        ph = row["phases"]
+        ph = row.get("phases", {})
         print(f"{name:<8}{row['pytest_wall_s']:>12.1f}{row['bare_litellm_wall_s']:>14.1f}"
               f"{ph.get('requests', 0):>10.1f}{ph.get('scoring and judging after requests', 0):>16.1f}"
               f"{ph.get('judging (all calls, overlapping requests or not)', 0):>9.1f}"
               f"{ph.get('statistics (build_report)', 0):>8.2f}{ph.get('report (write)', 0):>8.2f}"
               f"{ph.get('imports', 0):>9.2f}")
-    if {"new", "old"} <= set(variants):
-        print(f"pytest wall old / new: {variants['old']['pytest_wall_s'] / variants['new']['pytest_wall_s']:.2f}x")
+    for other in [v for v in variants if v != "new" and "new" in variants]:
+        print(f"pytest wall {other} / new: {variants[other]['pytest_wall_s'] / variants['new']['pytest_wall_s']:.2f}x")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 
