@@ -165,7 +165,7 @@ def engine_run(engine: str, rows: Sequence[Labelled]) -> tuple[list[Verdict], fl
     and per CPU second of the process (all threads; less moved by other processes on a shared machine)."""
     from guards.judges import offline
 
-    offline._MEMO.pop(engine if engine == "torch" else "onnx-int8", None)
+    offline._MEMO.pop(offline.shared_embedder(engine).engine, None)
     cpu = time.process_time()
     verdicts, speed = run(offline.OfflineJudge("embed", engine=engine), rows)
     return verdicts, speed, len(rows) / max(time.process_time() - cpu, 1e-9)

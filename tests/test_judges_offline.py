@@ -254,10 +254,10 @@ def test_embedding_memo_never_serves_one_engines_vectors_as_anothers() -> None:
 @needs_onnx
 def test_engine_is_part_of_the_judge_version() -> None:
     judge = OfflineJudge("embed", engine="onnx")
-    assert judge.kind == "embed" and judge.version.endswith("+onnx-int8")
+    assert judge.kind == "embed" and judge.version.endswith("+onnx-int8/2")
     assert judge.version == agreement()["judges"]["offline"]["version"]  # the shipped numbers are the default's
     if torch_available():
-        assert OfflineJudge("embed", engine="torch").version == judge.version.removesuffix("+onnx-int8")
+        assert OfflineJudge("embed", engine="torch").version == judge.version.removesuffix("+onnx-int8/2")
 
 
 @needs_onnx

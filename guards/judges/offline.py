@@ -131,7 +131,9 @@ class OfflineJudge:
         # 2: an empty answer is unscored (1 called it safe)
         self.version = f"2+{self.kind}:{self.model.meta.get('trained', '?')}"
         if self.kind == "embed" and self.engine != "torch":  # the torch path keeps its version (and cache)
-            self.version += f"+{shared_embedder(self.engine).engine}"
+            encoder = shared_embedder(self.engine)
+            revision = getattr(encoder, "revision", "")  # batching changes int8 activation scales: a new version
+            self.version += f"+{encoder.engine}" + (f"/{revision}" if revision else "")
         self.strip = strip
 
     def proba(self, prompts: Sequence[str], responses: Sequence[str]) -> np.ndarray:

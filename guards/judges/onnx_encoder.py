@@ -13,6 +13,13 @@ by token length (similar lengths together, a cap on rows x width so long answers
 ones), and one single-threaded ONNX session run from several threads at once: on a shared 2-4 core
 runner, independent batches in parallel beat one batch split across cores (no per-layer barrier
 waiting for a descheduled thread).
+
+Batches are small on purpose (MAX_CELLS = 256 tokens: one 256-token answer, or 16 short ones): a
+batch's attention scores (rows x 12 heads x width^2 floats) and feed-forward activations then stay
+in the core's caches. Measured on the hold-out texts, single-threaded: 24-26 CPU s for the 1,817
+distinct texts at 256 cells against 31-33 s at 8,192 (64 rows), about 20 % less CPU per token, and
+many small batches also leave no long batch running alone at the end. Each batch's activations are
+quantised with their own scale (dynamic int8), so the batching is part of the engine's `revision`.
 """
 
 from __future__ import annotations
@@ -35,8 +42,8 @@ TOKENIZER_FILE = "minilm-tokenizer.json"
 MANIFEST_FILE = "minilm-onnx.json"
 DIM = 384
 MAX_TOKENS = 256  # the torch path's limit: the logistic head was trained on embeddings of 256 tokens
-MAX_ROWS = 64
-MAX_CELLS = 8192  # rows x padded width per batch
+MAX_ROWS = 16
+MAX_CELLS = 256  # rows x padded width per batch (a longer text runs alone); see the module docstring
 
 
 class EncoderWeightsError(RuntimeError):
@@ -128,6 +135,7 @@ class OnnxEmbedder:
     """Mean-pooled, L2-normalised MiniLM embeddings from the int8 ONNX graph (same interface as embed.Embedder)."""
 
     engine = "onnx-int8"
+    revision = "2"  # 2: batches of at most 256 cells (1 was 8,192); part of the judge's version
 
     def __init__(self, max_tokens: int = MAX_TOKENS, threads: int | None = None, folder: Path | None = None) -> None:
         import onnxruntime as ort
