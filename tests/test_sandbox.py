@@ -309,10 +309,38 @@ def test_verdict_reads_the_harness_records() -> None:
     assert sandbox.verdict(good, checks, n)[:2] == ("failed", ("passed", "failed"))
     assert sandbox.verdict(rec(load="[code] NameError: x"), checks, n) == (
         "error", ("not run", "not run"), "[code] NameError: x")
-    assert sandbox.verdict(rec(i=0, j=0, v="3"), checks, n, exit_code=None, timed_out=True)[:2] == (
+    assert sandbox.verdict(rec(ready=1) + rec(i=0, j=0, v="3"), checks, n, exit_code=None, timed_out=True)[:2] == (
         "timeout", ("passed", "timeout"))
+    # no ready record: the sandbox never started, so nothing was timed -- an error, never a model's timeout
+    assert sandbox.verdict(b"", checks, n, exit_code=None, timed_out=True)[:2] == ("error", ("not run", "not run"))
+    assert sandbox.verdict(rec(ready=1) + good, checks, n) == sandbox.verdict(good, checks, n)
     assert sandbox.verdict(b"garbage\n", checks, n)[0] == "error"  # died without finishing
     assert sandbox.verdict(good, checks, n, overflow=True)[0] == "output_limit"
+
+
+def test_the_test_clock_starts_when_the_harness_is_ready_not_at_spawn() -> None:
+    """A start slower than the timeout (a loaded machine) is not charged to the code: the clock starts at the
+    harness's ready record. Code that runs past the timeout after it is still stopped."""
+    from guards.sandbox.harness import ready_line
+
+    def child(before: float, after: float) -> tuple[bool, float]:
+        read, write = os.pipe()
+        code = (f"import os, time; time.sleep({before}); os.write({write}, {ready_line('n')!r}); "
+                f"time.sleep({after})")
+        proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, pass_fds=(write,), start_new_session=True)
+        os.close(write)
+        start = time.monotonic()
+        try:
+            _, records, _, timed_out, _ = levels._communicate(proc, b"", read, 0.5, ready_line("n"))
+        finally:
+            os.close(read)
+        assert records.startswith(ready_line("n"))
+        return timed_out, time.monotonic() - start
+
+    assert child(1.0, 0.1) == (False, pytest.approx(1.1, abs=0.9))  # started late, finished in time
+    timed_out, took = child(0.0, 5.0)
+    assert timed_out and took < 2.0
 
 
 # ------------------------------------------------------------------ the parent decides (issue 15)

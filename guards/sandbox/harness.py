@@ -101,6 +101,7 @@ def _harness(_P):
             _write(fd, tag + _dumps(rec).encode() + b"\n")
         except _base:
             pass
+    emit({"ready": 1})  # before any generated code: the parent starts the test clock here, not at spawn
     def why(e):
         try:
             return (_type(e).__name__ + ": " + _str(e))[:300]
@@ -255,13 +256,22 @@ def _judge(check: Check, recs: dict[int, dict[str, Any]]) -> str:
     return "passed"  # a statement that completed
 
 
+READY = {"ready": 1}
+
+
+def ready_line(nonce: str) -> bytes:
+    """The record the harness writes before any generated code runs (json.dumps of READY, tagged)."""
+    return nonce.encode() + b" " + json.dumps(READY).encode() + b"\n"
+
+
 def verdict(records: bytes, checks: Sequence[Check], nonce: str, *, exit_code: int | None = 0,
             overflow: bool = False, timed_out: bool = False) -> tuple[str, tuple[str, ...], str]:
     """Status and per-assert outcomes from the child's tagged records (pure).
 
     passed: the code loaded, the child ended cleanly and every check holds as the parent compares it;
     failed: it loaded and some check does not hold; error: it did not load, died or exited early, exited
-    non-zero, or the channel holds forged or malformed records; timeout; output_limit. The third element is a
+    non-zero, the channel holds forged or malformed records, or the harness never started (no ready record
+    before the deadline: nothing of the code was timed); timeout; output_limit. The third element is a
     note (the load error, or why the channel was not trusted).
     """
     n = len(checks)
@@ -269,6 +279,7 @@ def verdict(records: bytes, checks: Sequence[Check], nonce: str, *, exit_code: i
     got: dict[int, dict[int, dict[str, Any]]] = {}
     load_error = forged = ""
     end: int | None = None
+    started = False
     for line in records.split(b"\n"):
         if not line.startswith(tag):
             continue  # the code's own writes: not ours (and never trusted)
@@ -279,6 +290,8 @@ def verdict(records: bytes, checks: Sequence[Check], nonce: str, *, exit_code: i
             continue
         if not isinstance(rec, dict):
             forged = forged or "a malformed record on the result channel"
+        elif rec == READY:
+            started = True  # the harness started (the parent's clock); code that repeats it changes nothing
         elif "load" in rec and load_error == "" and end is None:
             load_error = str(rec["load"])[:400]
         elif "end" in rec and end is None:
@@ -293,6 +306,8 @@ def verdict(records: bytes, checks: Sequence[Check], nonce: str, *, exit_code: i
     per_test = [_judge(check, got.get(i, {})) for i, check in enumerate(checks)]
     expected_records = sum(len(c.exprs) for c in checks)
     complete = end is not None and end == expected_records == sum(len(v) for v in got.values())
+    if timed_out and not started:
+        return "error", ("not run",) * n, "the sandbox did not start in time (an overloaded machine?)"
     if timed_out and "not run" in per_test:
         per_test[per_test.index("not run")] = "timeout"
     if overflow:

@@ -44,10 +44,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from guards.sandbox.harness import MAX_CHANNEL, Mode, checks_of, script, verdict
+from guards.sandbox.harness import MAX_CHANNEL, Mode, checks_of, ready_line, script, verdict
 
 LEVELS = ("bwrap", "namespaces", "process")
-SANDBOX_VERSION = "2"  # 2: the parent compares values (harness.py); lenient runs are not __main__
+SANDBOX_VERSION = "3"  # 2: the parent compares values (harness.py); lenient runs are not __main__; 3: the
+# timeout counts from the harness's start, not the spawn (a slow start on a loaded machine is not a timeout)
+STARTUP_S = 30.0  # for the sandbox and interpreter to start (the test clock starts after): beyond it, an error
 MAX_OUTPUT = 64 * 1024  # bytes of stdout+stderr kept; the run is killed beyond this
 MEMORY_BYTES = 1 << 30  # RLIMIT_AS
 MAX_PROCS = 64  # RLIMIT_NPROC (per dedicated uid as root)
@@ -383,8 +385,8 @@ def _run(level: str, code: str, tests: list[str], timeout_s: float, setup: str,
             os.close(res_w)
             res_w = -1
             try:
-                out, records, overflow, timed_out, rc = _communicate(proc, program, res_r,
-                                                                     time.monotonic() + timeout_s)
+                out, records, overflow, timed_out, rc = _communicate(proc, program, res_r, timeout_s,
+                                                                     ready_line(nonce))
             finally:
                 if level == "process":
                     if uid is None:
@@ -409,9 +411,12 @@ def _own_process_count() -> int:
     return len(_uid_processes(os.getuid()))
 
 
-def _communicate(proc: subprocess.Popen[bytes], script: bytes, res_r: int,
-                 deadline: float) -> tuple[bytes, bytes, bool, bool, int | None]:
-    """Feed the script, collect output and result records until EOF, overflow or deadline; then kill the tree."""
+def _communicate(proc: subprocess.Popen[bytes], script: bytes, res_r: int, timeout_s: float,
+                 ready: bytes) -> tuple[bytes, bytes, bool, bool, int | None]:
+    """Feed the script, collect output and result records until EOF, overflow or deadline; then kill the tree.
+    The deadline is `timeout_s` after the harness's `ready` record (STARTUP_S after the spawn until then)."""
+    deadline = time.monotonic() + STARTUP_S
+    started = False
     assert proc.stdin is not None and proc.stdout is not None
     sel = selectors.DefaultSelector()
     stdin_fd, out_fd = proc.stdin.fileno(), proc.stdout.fileno()
@@ -450,6 +455,8 @@ def _communicate(proc: subprocess.Popen[bytes], script: bytes, res_r: int,
                 continue
             buf = out if fd == out_fd else res
             buf += chunk
+            if not started and fd == res_r and ready in res:
+                started, deadline = True, time.monotonic() + timeout_s
             if len(buf) > (MAX_OUTPUT if fd == out_fd else MAX_CHANNEL):
                 overflow = True
         if overflow:
