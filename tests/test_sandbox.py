@@ -21,6 +21,7 @@ from guards import sandbox
 from guards.sandbox import levels
 
 TIMEOUT = 1.5
+STARTED = 4.0  # wall seconds a sandbox may take to start on a loaded 2-core runner (the timeout counts after it)
 HONEST = "def add(a, b):\n    return a + b\n"
 TESTS = ["assert add(1, 2) == 3", "assert add(-1, 1) == 0"]
 ROOT = os.geteuid() == 0
@@ -106,7 +107,7 @@ def test_infinite_loop_is_stopped_at_the_timeout(level: str) -> None:
     result = _run(HONEST, level, tests=["assert add(1, 2) == 3", "while True: pass", "assert True"])
     assert (result.status, result.passed) == ("timeout", False)
     assert result.tests == ("passed", "timeout", "not run")  # asserts run until the loop are still reported
-    assert time.monotonic() - start < TIMEOUT + 2
+    assert time.monotonic() - start < TIMEOUT + STARTED
     _still_works(level)
 
 
@@ -116,7 +117,7 @@ def test_fork_bomb_is_contained_and_leaves_nothing(level: str) -> None:
     code = f"import os, sys\nos.execv(sys.executable, [sys.executable, '-c', '{bomb}', '{marker}'])\n"
     start = time.monotonic()
     result = _run(code, level)
-    assert not result.passed and time.monotonic() - start < TIMEOUT + 3
+    assert not result.passed and time.monotonic() - start < TIMEOUT + STARTED
     assert _processes_with(marker) == []
     _still_works(level)
 
@@ -234,7 +235,7 @@ def test_printing_a_gigabyte_is_cut_off(level: str) -> None:
                   level)
     assert result.status == "output_limit" and not result.passed
     assert len(result.output) <= levels.MAX_OUTPUT + 100
-    assert time.monotonic() - start < TIMEOUT + 2
+    assert time.monotonic() - start < TIMEOUT + STARTED
 
 
 def test_writing_a_gigabyte_file_is_refused(level: str) -> None:
