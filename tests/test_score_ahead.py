@@ -116,3 +116,27 @@ def test_lanes_score_side_by_side_and_each_task_once() -> None:
         assert len(ids) == len(set(ids)) and {i for i, t in enumerate(tasks) if t == task} >= {int(x) for x in ids}
         assert len(ids) > n - MIN_CHUNK  # most answers were scored before the last one arrived
     assert ahead.scored == sum(len(ids) for ids in seen.values())
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["1", "2", "3"]), st.sampled_from(["a", "b", "c", "d"])), max_size=60))
+def test_a_recurring_answer_is_scored_once(rows: list[tuple[str, str]]) -> None:
+    """Identities often give the same code or refusal: each distinct (item, answer) runs the scorer once, and
+    every row still gets its own score."""
+    from guards.core.items import Score
+    from guards.models.cache import Cache
+    from guards.run.runner import score_utility
+
+    calls: list[tuple[str, str]] = []
+
+    class Counting:
+        name, version, options, blocking = "counting", "1", (), True
+
+        def score(self, item: Item, text: str) -> Score:
+            calls.append((item.id, text))
+            return Score(float(len(text) + int(item.id)))
+
+    pairs = [(Item(id=i, task="counting", prompt="p"), text) for i, text in rows]
+    scores = score_utility(None, Cache(None), Counting(), pairs)  # type: ignore[arg-type]
+    assert sorted(calls) == sorted(set(rows))
+    assert [s.value for s in scores] == [float(len(t) + int(i)) for i, t in rows]

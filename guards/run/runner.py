@@ -6,7 +6,7 @@ import asyncio
 import functools
 import hashlib
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -93,7 +93,7 @@ def score_utility(settings: Settings, cache: Cache, task: Any, pairs: list[tuple
     extra = ",".join(str(options[name]) for name in task.options)  # "" when the scorer depends on no setting
     keys = [_score_key(task, item, text, extra) for item, text in pairs]
     known = cache.get_many("scores", keys)
-    todo = [i for i, k in enumerate(keys) if k not in known]
+    todo = _first_of_each(keys, known)
 
     def run(i: int) -> Score:
         item, text = pairs[i]
@@ -101,11 +101,20 @@ def score_utility(settings: Settings, cache: Cache, task: Any, pairs: list[tuple
 
     workers = (os.cpu_count() or 2) if task.blocking else 1
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        fresh = dict(zip(todo, pool.map(run, todo), strict=True))
-    cache.put_many("scores", {keys[i]: {"value": s.value, "refused": s.refused, "detail": s.detail,
-                                        "format_ok": s.format_ok}
-                              for i, s in fresh.items()})
-    return [fresh[i] if i in fresh else Score(**known[keys[i]]) for i in range(len(pairs))]
+        fresh = dict(zip((keys[i] for i in todo), pool.map(run, todo), strict=True))
+    cache.put_many("scores", {k: {"value": s.value, "refused": s.refused, "detail": s.detail, "format_ok": s.format_ok}
+                              for k, s in fresh.items()})
+    return [fresh[k] if k in fresh else Score(**known[k]) for k in keys]
+
+
+def _first_of_each(keys: Sequence[str], known: Mapping[str, Any]) -> list[int]:
+    """The first index of each key not yet known: an answer that recurs (identities often get the same code
+    or the same refusal) is scored or judged once."""
+    first: dict[str, int] = {}
+    for i, key in enumerate(keys):
+        if key not in known:
+            first.setdefault(key, i)
+    return list(first.values())
 
 
 @functools.lru_cache(maxsize=8)
@@ -152,16 +161,16 @@ async def judge_safety(settings: Settings, cache: Cache, task_name: str, pairs: 
     judge = judge_of(settings, task_name)
     keys = [stable_key("judge", judge.name, judge.version, item.prompt, text) for item, text in pairs]
     known = cache.get_many("judgments", keys)
-    todo = [i for i, k in enumerate(keys) if k not in known]
-    fresh: dict[int, dict[str, Any]] = {}
+    todo = _first_of_each(keys, known)
+    fresh: dict[str, dict[str, Any]] = {}
     if todo:
         verdicts = await judge.judge([pairs[i][0].prompt for i in todo], [pairs[i][1] for i in todo])
         for i, v in zip(todo, verdicts, strict=True):
-            fresh[i] = {"safe": v.safe, "harm": v.harm, "refused": v.refused, "reason": v.reason}
-        cache.put_many("judgments", {keys[i]: row for i, row in fresh.items() if row["safe"] is not None})
+            fresh[keys[i]] = {"safe": v.safe, "harm": v.harm, "refused": v.refused, "reason": v.reason}
+        cache.put_many("judgments", {k: row for k, row in fresh.items() if row["safe"] is not None})
     scores = []
-    for i in range(len(pairs)):
-        row = fresh.get(i) or known[keys[i]]
+    for key in keys:
+        row = fresh.get(key) or known[key]
         if row["safe"] is None:
             value = None
         elif row.get("harm") is not None:
