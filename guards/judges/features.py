@@ -92,8 +92,8 @@ def cue_features(response: str) -> np.ndarray:
             math.log1p(len(response)) / 8.0,
             math.log1p(len(lines)),
             math.log1p(len(re.findall(r"(?m)^\s*(?:\d+[.)]|[-*•])\s", response))),
-            sum(ord(c) > 127 for c in response) / n,
-            sum(c.isdigit() for c in response) / n,
+            (len(response) - len(response.encode("ascii", "ignore"))) / n,  # characters beyond ASCII
+            sum(map(str.isdigit, response)) / n,
             float("?" in response[:200]),
         ]
     )
@@ -106,11 +106,10 @@ def _tokens(text: str) -> list[str]:
 
 def hashed_ngrams(text: str, dim: int = HASH_DIM, max_chars: int = 4000) -> np.ndarray:
     """L2-normalised counts of hashed unigrams and bigrams (crc32, stable across processes)."""
-    vec = np.zeros(dim, dtype=np.float32)
     toks = _tokens(text[:max_chars])
     grams = toks + [f"{a} {b}" for a, b in itertools.pairwise(toks)]
-    for g in grams:
-        vec[zlib.crc32(g.encode("utf-8")) % dim] += 1.0
+    slots = [zlib.crc32(g.encode("utf-8")) % dim for g in grams]
+    vec = np.bincount(slots, minlength=dim).astype(np.float32)  # counts in one call, not a numpy store per gram
     norm = float(np.linalg.norm(vec))
     return vec / norm if norm > 0 else vec
 
