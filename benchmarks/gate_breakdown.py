@@ -1,7 +1,7 @@
 """Where a loopback gate run's wall time goes: start-up and imports, requests, judging, scoring, statistics, report.
 
     .venv/bin/python benchmarks/gate_breakdown.py [--samples 60] [--latency 0.05] [--concurrency 32]
-        [--variants new,old] [--pr]      # --pr: the pr matrix (31 identities x 5 tasks, 35,200 requests)
+        [--variants new,old,direct] [--pr]  # --pr: 31 identities + baseline x 5 tasks x 110 items (17,600 requests)
         [--at REV]                       # also `pytest suites/` with git revision REV's code, e.g. 2b062e3
 
 A ScriptedAssistant on 127.0.0.1 answers with a fixed latency; its Do-Not-Answer answers are replayed
@@ -14,7 +14,8 @@ real lengths. For each variant, in one run and in this order:
   utility scoring, statistics (build_report), report (writing it);
 - a bare `litellm.acompletion` script sending the same number of requests (import included).
 Variants: "new" = the shipped defaults (ONNX judge, judging while requests are in flight); "old" =
-GUARDS_JUDGE_ENGINE=torch and GUARDS_SCORE_AHEAD=0 (the torch judge and all scoring after the last request).
+GUARDS_JUDGE_ENGINE=torch and GUARDS_SCORE_AHEAD=0 (the torch judge and all scoring after the last request);
+"direct" = the shipped defaults with `transport = "direct"` (no litellm).
 `--at REV` adds the gate as it was at git revision REV (its `guards`, `suites` and pytest configuration,
 extracted to a temporary folder that comes first on PYTHONPATH), run with that revision's defaults: the
 `pytest suites/` wall and the bare script only (the instrumented child needs today's modules).
@@ -41,7 +42,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 PR_TASKS = "mmlu,gsm8k,mbpp,do_not_answer,strongreject"
-VARIANTS = {"new": {}, "old": {"GUARDS_JUDGE_ENGINE": "torch", "GUARDS_SCORE_AHEAD": "0"}}
+VARIANTS = {"new": {}, "old": {"GUARDS_JUDGE_ENGINE": "torch", "GUARDS_SCORE_AHEAD": "0"},
+            "direct": {"GUARDS_TRANSPORT": "direct"}}
 
 
 def config_text(url: str, tasks: str, concurrency: int, cache_dir: str) -> str:
@@ -165,7 +167,7 @@ def main() -> None:
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--samples", type=int, default=60, help="items per task")
     ap.add_argument("--tasks", default="mmlu,do_not_answer")
-    ap.add_argument("--pr", action="store_true", help="the pr matrix: 5 tasks, 110 items each (35,200 requests)")
+    ap.add_argument("--pr", action="store_true", help="5 tasks x 110 items (17,600 requests)")
     ap.add_argument("--latency", type=float, default=0.05)
     ap.add_argument("--concurrency", type=int, default=32)
     ap.add_argument("--variants", default="new,old")

@@ -118,3 +118,31 @@ def test_graded_judge_is_planned_with_the_graded_variance() -> None:
             "tokens_in": 1, "tokens_out_max": 1, "cost_usd_max": None, "budget_usd": None,
             "tasks": {"strongreject": {**unreachable, "items": 313}}, "axes": {}}
     assert "(graded scores)" in render_plan(plan) and "more than the planning model allows" in render_plan(plan)
+
+
+def test_the_no_import_shortcut_never_hides_a_price_litellm_knows() -> None:
+    """`price` skips importing litellm only for names its bundled table cannot price; for every model of that
+    table, under its provider's prefix, a price litellm gives is never turned into None."""
+    import json
+    from pathlib import Path
+
+    import litellm
+
+    from guards.models import pricing
+
+    table = json.loads((Path(litellm.__file__).parent / "model_prices_and_context_window_backup.json").read_text())
+    checked = 0
+    for key, row in table.items():
+        provider = row.get("litellm_provider") if isinstance(row, dict) else None
+        if not isinstance(provider, str) or key == "sample_spec" or provider == "github_copilot":
+            continue  # github_copilot: litellm tries to sign in over the network to price it
+        for model in {key, key if key.startswith(f"{provider}/") else f"{provider}/{key}"}:
+            try:
+                litellm.cost_per_token(model=model, prompt_tokens=10, completion_tokens=10)
+            except Exception:  # noqa: BLE001 - litellm cannot price it either
+                continue
+            assert not pricing._surely_unpriced(model), model
+            checked += 1
+    assert checked > 1000
+    assert pricing._surely_unpriced("openai/scripted") and pricing._surely_unpriced("hosted_vllm/my-bot")
+    assert pricing.price("openai/scripted", 100, 100) is None
