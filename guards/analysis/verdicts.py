@@ -216,8 +216,7 @@ def _pb_entry(settings: Settings, tasks: Sequence[str], people: Sequence[Identit
 
     axes = {axis: [stack(t) for t in tasks if axis_of(t) == axis] for axis in AXES}
     axes = {a: v for a, v in axes.items() if v}
-    result = asdict(stats.pb_estimate(axes, threshold=th.pb_max, alpha=th.alpha * (1 - stats.ALPHA_SPLIT),
-                                      seed=settings.seed))
+    result = asdict(stats.pb_estimate(axes, threshold=th.pb_max, alpha=th.alpha * (1 - stats.ALPHA_SPLIT)))
     pairs = {}
     for u in (t for t in tasks if axis_of(t) == "utility"):
         for s in (t for t in tasks if axis_of(t) == "safety"):

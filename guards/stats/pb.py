@@ -125,17 +125,15 @@ def corrected_sq(axes: Mapping[str, Sequence[np.ndarray]]) -> float:
     return 1e4 * total
 
 
-def pb_estimate(axes: Mapping[str, Sequence[np.ndarray]], *, threshold: float, alpha: float,
-                seed: int = 0) -> PBResult:
+def pb_estimate(axes: Mapping[str, Sequence[np.ndarray]], *, threshold: float, alpha: float) -> PBResult:
     """Paper PB, corrected PB, its interval and verdict.
 
     ``axes``: axis name -> list of task matrices (identities x items, values in [0, 1], epochs already
     averaged, NaN allowed; row u is the same identity everywhere). ``alpha`` is the PB test's one-sided
     level (the build's alpha times 1 - ALPHA_SPLIT): the interval has alpha in each tail, and the verdict
-    is fail when its lower bound exceeds ``threshold``, pass when its upper bound is below it. ``seed`` is
-    accepted for callers of the former bootstrap and unused: the interval is computed, not resampled.
+    is fail when its lower bound exceeds ``threshold``, pass when its upper bound is below it. The interval is
+    computed, not resampled: no seed.
     """
-    del seed
     if not 0 < alpha < 0.5:
         raise ValueError("alpha must be in (0, 0.5)")
     k, prepared = _usable(axes)
