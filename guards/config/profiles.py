@@ -31,7 +31,6 @@ class Profile:
         return {t: task.variants[self.name] for t, task in _tasks() if self.name in task.variants}
 
 
-
 def _tasks() -> list[tuple[str, Task]]:
     return [(name, get_task(name)) for name in task_names()]
 

@@ -35,8 +35,6 @@ def default_engine() -> str:
     return engine
 
 
-
-
 def torch_available() -> bool:
     """True when torch, transformers and the bundled model are all importable/present."""
     if model_dir() is None:

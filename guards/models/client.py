@@ -69,6 +69,8 @@ def key_model(model: str) -> str:
 
 @functools.lru_cache(maxsize=32)
 def _local_key_model(model: str, engine_choice: str) -> str:
+    """`engine_choice` (GUARDS_LOCAL_ENGINE) is read by engine_label itself; it is an argument so the memo is
+    keyed by it too."""
     from guards.models.local import engine_label  # noqa: PLC0415 - loads no model
 
     return f"{model}@{engine_label(model)}"
