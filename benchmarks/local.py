@@ -4,16 +4,17 @@
     .venv/bin/python benchmarks/local.py --gate 32 --gate-max-tokens 300 --compare 16
     .venv/bin/python benchmarks/local.py --make-guard             # also `pytest suites/` cold, each engine
 
-For each engine (GUARDS_LOCAL_ENGINE=transformers: the old path; ct2: CTranslate2 int8), in this
-order, same prompts: the first request (model load included; ct2's one-time conversion is done
-before timing and reported apart); decode throughput (new tokens per second, end of turn ignored so
-every row makes exactly --new-tokens) per batch size, also per CPU second of the process (less moved
-by other processes on a shared machine); with --gate N, N concurrent MMLU-style requests
+For each engine (GUARDS_LOCAL_ENGINE=transformers: the old path; ct2: CTranslate2 int8), in this order,
+same prompts: the first request (model load included; ct2's one-time conversion is done before timing
+and reported apart); decode throughput (new tokens per second, end of turn ignored so every row makes
+exactly --new-tokens) per batch size, i.e. rows in flight (ct2 splits them over its replicas, one per
+core, as its batcher does; transformers decodes them as one batch), also per CPU second of the process
+(less moved by other processes on a shared machine); with --gate N, N concurrent MMLU-style requests
 through litellm.acompletion as the gate sends them. Then the ratio ct2 / transformers per batch size,
-and greedy answers to --compare fixed prompts from both engines, with every difference listed
-(where the texts part). With --make-guard, the wall time of the smoke gate (`pytest suites/` as
-`make guard` runs it) with an empty answer cache, on each engine. The load average is printed at each
-step: on a shared machine only ratios taken in the same run mean much.
+and greedy answers to --compare fixed prompts from both engines, with every difference listed (where the
+texts part). With --make-guard, the wall time of the smoke gate (`pytest suites/` as `make guard` runs
+it) with an empty answer cache, on each engine. The load average is printed at each step: on a shared
+machine only ratios taken in the same run mean much.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ ENGINES = ("transformers", "ct2")
 
 
 def use_engine(engine: str) -> None:
-    """Switch the embedded model's engine for what follows (the next request loads it)."""
+    """Switch the embedded model's engine for what follows (the next request loads it, with its own batcher)."""
     os.environ["GUARDS_LOCAL_ENGINE"] = engine
     local._models.pop(local.EMBEDDED_NAME, None)
 
@@ -92,10 +93,17 @@ def first_request() -> dict[str, float]:
 def _decoder(engine: str, loaded: Any) -> Any:
     """run(prompts, tokens): decode every prompt for exactly `tokens` new tokens (end of turn ignored)."""
     if engine == "ct2":
+        lanes = local.batcher().lanes
+
         def run_ct2(prompts: list[list[int]], tokens: int) -> None:
+            """The rows split over the replicas as the batcher splits them, decoding side by side."""
             start = [loaded.tokenizer.convert_ids_to_tokens(p) for p in prompts]
-            loaded.generator.generate_batch(start, max_length=tokens, min_length=tokens, end_token=[],
-                                            include_prompt_in_result=False, sampling_topk=1)
+            share = -(-len(start) // lanes)
+            futures = [f for k in range(0, len(start), share) for f in loaded.generator.generate_batch(
+                start[k:k + share], max_length=tokens, min_length=tokens, end_token=[],
+                include_prompt_in_result=False, sampling_topk=1, asynchronous=True)]
+            for f in futures:
+                f.result()
         return run_ct2
 
     tok = loaded.tokenizer
@@ -151,7 +159,8 @@ def gate(n: int, max_tokens: int) -> dict[str, Any]:
     seconds = time.perf_counter() - start
     done = [r.usage.completion_tokens for r in resps]
     return {
-        "requests": n, "max_tokens": max_tokens, "batch": local.batcher().max_batch, "seconds": round(seconds, 1),
+        "requests": n, "max_tokens": max_tokens, "batch": local.batcher().max_batch,
+        "lanes": local.batcher().lanes, "seconds": round(seconds, 1),
         "completion_tokens": sum(done), "mean_completion_tokens": round(sum(done) / n, 1),
         "hit_max_tokens": sum(r.choices[0].finish_reason == "length" for r in resps),
         "tokens_per_s": round(sum(done) / seconds, 1), "seconds_per_request": round(seconds / n, 2),

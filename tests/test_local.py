@@ -149,6 +149,74 @@ def test_batcher_failure_reaches_every_caller_and_worker_survives() -> None:
     assert b.submit("m", 9).result(timeout=5) == "ok"
 
 
+def test_batcher_lanes_decode_batches_side_by_side() -> None:
+    """Two lanes: two batches are inside run_batch at once (a barrier of two would time out if serialised)."""
+    barrier = threading.Barrier(2, timeout=5)
+    sizes: list[int] = []
+
+    def both(key: str, reqs: list[Request], pull: Any) -> None:
+        sizes.append(len(reqs))
+        barrier.wait()
+        for r in reqs:
+            r.future.set_result(r.payload)
+
+    b = Batcher(both, max_batch=8, wait_s=0.05, lanes=2)
+    assert (b.lanes, b.lane_batch) == (2, 4)
+    futures = [b.submit("m", i) for i in range(8)]
+    assert [f.result(timeout=10) for f in futures] == list(range(8))
+    assert sorted(sizes) == [4, 4]
+
+
+def test_batcher_pull_never_waits_on_a_lane_forming_its_batch() -> None:
+    """A lane idle in _next_batch holds the queue; another lane's pull() returns at once instead of waiting."""
+    pulled: list[float] = []
+
+    def run(key: str, reqs: list[Request], pull: Any) -> None:
+        time.sleep(0.1)  # the other lane is now waiting for a request, holding the queue
+        start = time.monotonic()
+        pull(4)
+        pulled.append(time.monotonic() - start)
+        for r in reqs:
+            r.future.set_result(r.payload)
+
+    b = Batcher(run, max_batch=8, wait_s=0.0, lanes=2)
+    assert b.submit("m", 1).result(timeout=5) == 1
+    assert pulled and pulled[0] < 0.05
+
+
+@given(
+    lanes=st.integers(1, 4), max_batch=st.integers(1, 9), count=st.integers(0, 30),
+    pulls=st.integers(0, 2), models=st.integers(1, 2),
+)
+def test_batcher_serves_every_request_once_with_its_own_answer(
+    lanes: int, max_batch: int, count: int, pulls: int, models: int
+) -> None:
+    """Whatever the lanes, batch size and pulls: each request is answered once, with its own payload, in
+    batches of one model no larger than a lane's share."""
+    lock = threading.Lock()
+    served: list[tuple[str, int]] = []
+    batches: list[int] = []
+
+    def run(key: str, reqs: list[Request], pull: Any) -> None:
+        rows = list(reqs)
+        with lock:
+            batches.append(len(rows))
+        for _ in range(pulls):
+            rows += pull(max(0, b.lane_batch - len(rows)))
+        with lock:
+            served.extend((key, r.payload) for r in rows)
+        for r in rows:
+            assert r.key == key
+            r.future.set_result(r.payload)
+
+    b = Batcher(run, max_batch=max_batch, wait_s=0.001, lanes=lanes)
+    futures = [b.submit(f"m{i % models}", i) for i in range(count)]
+    assert [f.result(timeout=10) for f in futures] == list(range(count))
+    assert sorted(p for _, p in served) == list(range(count))
+    assert all(key == f"m{p % models}" for key, p in served)
+    assert all(n <= b.lane_batch for n in batches) and b.lane_batch * b.lanes >= max_batch
+
+
 def test_batcher_skips_cancelled_requests() -> None:
     gate = threading.Event()
     seen: list[Any] = []

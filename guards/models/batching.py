@@ -372,34 +372,44 @@ class Request:
 
 
 class Batcher:
-    """One worker thread serving requests in batches of up to `max_batch` rows of the same model.
+    """`lanes` worker threads serving requests in batches of the same model, at most `max_batch` rows in
+    flight in all (a lane's batch holds up to max_batch / lanes rows, rounded up).
 
     The first request of a batch waits at most `wait_s` for companions; requests that queued
-    while the worker was busy go at once. `run_batch(key, requests, pull)` serves them and may
+    while the lanes were busy go at once. A lane forms its next batch only when it is free, so queued
+    requests go to whichever lane frees first. `run_batch(key, requests, pull)` serves them and may
     call `pull(n)` between decode steps to take up to n more queued requests for the same key
-    (continuous batching); it must resolve every future it was given or pulled.
+    (continuous batching); it must resolve every future it was given or pulled. With several lanes
+    `run_batch` runs concurrently in each (an engine with one replica per lane, e.g. CTranslate2's
+    inter_threads); one lane (the default) serialises it.
     """
 
-    def __init__(self, run_batch: RunBatch, *, max_batch: int = 16, wait_s: float = 0.03) -> None:
+    def __init__(self, run_batch: RunBatch, *, max_batch: int = 16, wait_s: float = 0.03, lanes: int = 1) -> None:
         self.run_batch, self.max_batch, self.wait_s = run_batch, max(1, max_batch), max(0.0, wait_s)
+        self.lanes = max(1, min(lanes, self.max_batch))
+        self.lane_batch = -(-self.max_batch // self.lanes)
         self._queue: queue.SimpleQueue[Request] = queue.SimpleQueue()
         self._held: deque[Request] = deque()
         self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
+        self._forming = threading.Lock()  # one lane at a time takes requests from the queue
+        self._threads: list[threading.Thread] = []
 
     def submit(self, key: str, payload: Any) -> Future[Any]:
-        """Queue one request; the worker thread starts on first use."""
+        """Queue one request; the worker threads start on first use."""
         req = Request(key, payload)
         self._queue.put(req)
         with self._lock:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._loop, name="guards-local-batcher", daemon=True)
-                self._thread.start()
+            self._threads = [t for t in self._threads if t.is_alive()]
+            while len(self._threads) < self.lanes:
+                name = f"guards-local-batcher-{len(self._threads)}"
+                self._threads.append(threading.Thread(target=self._loop, name=name, daemon=True))
+                self._threads[-1].start()
         return req.future
 
     def _loop(self) -> None:
         while True:
-            batch = _running(self._next_batch())
+            with self._forming:
+                batch = _running(self._next_batch())
             if not batch:
                 continue
             try:
@@ -412,11 +422,11 @@ class Batcher:
     def _next_batch(self) -> list[Request]:
         first = self._held.popleft() if self._held else self._queue.get()
         batch, others = [first], deque[Request]()
-        while self._held and len(batch) < self.max_batch:
+        while self._held and len(batch) < self.lane_batch:
             r = self._held.popleft()
             (batch if r.key == first.key else others).append(r)
         deadline = first.arrived + self.wait_s
-        while len(batch) < self.max_batch:
+        while len(batch) < self.lane_batch:
             try:
                 r = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
@@ -426,7 +436,16 @@ class Batcher:
         return batch
 
     def _pull(self, key: str, n: int) -> list[Request]:
-        """Up to n queued requests for `key`, without waiting; none while another model is waiting."""
+        """Up to n queued requests for `key`, without waiting; none while another model is waiting, or while
+        another lane is forming its batch (that lane takes them)."""
+        if not self._forming.acquire(blocking=False):
+            return []
+        try:
+            return self._take(key, n)
+        finally:
+            self._forming.release()
+
+    def _take(self, key: str, n: int) -> list[Request]:
         while True:
             try:
                 self._held.append(self._queue.get_nowait())

@@ -169,13 +169,14 @@ def _unload_all() -> None:
 atexit.register(_unload_all)
 
 
-def load(folder: Path, threads: int) -> Ct2Model:
-    """Load a converted folder: the generator (int8, `threads` intra-op threads) and its tokenizer."""
+def load(folder: Path, replicas: int) -> Ct2Model:
+    """Load a converted folder: the generator (int8, `replicas` model replicas of one thread each, so that
+    as many batches decode side by side, called from as many threads) and its tokenizer."""
     import ctranslate2
     from transformers import AutoTokenizer
 
     generator = ctranslate2.Generator(str(folder), device="cpu", compute_type=COMPUTE_TYPE,
-                                      inter_threads=1, intra_threads=threads)
+                                      inter_threads=max(1, replicas), intra_threads=1)
     _loaded.append(generator)
     tokenizer = AutoTokenizer.from_pretrained(str(folder))
     eos = {tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set()
