@@ -558,3 +558,49 @@ def test_embedded_model_on_ct2_answers_and_records_its_engine(monkeypatch: pytes
     finally:
         local._models.pop(local.EMBEDDED_NAME, None)
 
+
+
+class _CountingGenerator:
+    """Wraps a CTranslate2 generator: counts generate_batch calls running at the same time."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.active, self.most = inner, 0, 0
+        self.lock = threading.Lock()
+
+    def generate_batch(self, *args: Any, **kwargs: Any) -> Any:
+        with self.lock:
+            self.active += 1
+            self.most = max(self.most, self.active)
+        try:
+            return self.inner.generate_batch(*args, **kwargs)
+        finally:
+            with self.lock:
+                self.active -= 1
+
+
+@needs_converted
+def test_ct2_replicas_decode_batches_side_by_side(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two replicas, 4 rows in flight: the batcher's two lanes each send a batch of 2, at the same time."""
+    import dataclasses
+
+    monkeypatch.setenv("GUARDS_LOCAL_ENGINE", "ct2")
+    monkeypatch.setenv("GUARDS_LOCAL_THREADS", "2")
+    monkeypatch.setenv("GUARDS_LOCAL_BATCH", "4")
+    monkeypatch.setattr(local, "_batchers", {})
+    local._models.pop(local.EMBEDDED_NAME, None)
+    try:
+        loaded = local.load(local.EMBEDDED_NAME)
+        assert loaded.generator.num_generators == 2
+        spy = _CountingGenerator(loaded.generator)
+        local._models[local.EMBEDDED_NAME] = dataclasses.replace(loaded, generator=spy)
+        assert (local.batcher().lanes, local.batcher().lane_batch) == (2, 2)
+
+        async def together() -> list[Any]:
+            return await asyncio.gather(*(_ask(q, max_tokens=12, temperature=0) for q in QUESTIONS))
+
+        resps = asyncio.run(together())
+        assert all(r.choices[0].message.content.strip() for r in resps)
+        assert all(r.system_fingerprint == ct2.engine_tag() for r in resps)
+        assert spy.most == 2
+    finally:
+        local._models.pop(local.EMBEDDED_NAME, None)

@@ -10,7 +10,7 @@ transformers. Concurrent requests are batched (guards.models.batching): one work
 transformers, one per replica on CTranslate2.
 
 Engines: GGUF models (the embedded default included) run on CTranslate2 int8 when `ctranslate2` is
-installed (`guards.models.ct2`: converted once per machine, about 5-10x the tokens/s of transformers
+installed (`guards.models.ct2`: converted once per machine, 4-6x the tokens/s of transformers
 on a CPU); folders and hub ids run on transformers (GPUs included). GUARDS_LOCAL_ENGINE=transformers
 forces the old engine, =ct2 requires the new one. The engine's name and version are the answer's
 recorded model version (`system_fingerprint`).
