@@ -1,7 +1,7 @@
 """Where a loopback gate run's wall time goes: start-up and imports, requests, judging, scoring, statistics, report.
 
     .venv/bin/python benchmarks/gate_breakdown.py [--samples 60] [--latency 0.05] [--concurrency 32]
-        [--variants new,old,direct] [--pr]  # --pr: 31 identities + baseline x 5 tasks x 110 items (17,600 requests)
+        [--variants new,old,direct] [--pr]  # --pr: the `pr` profile's own matrix (35,200 requests)
         [--at REV]                       # also `pytest suites/` with git revision REV's code, e.g. 2b062e3
 
 A ScriptedAssistant on 127.0.0.1 answers with a fixed latency; its Do-Not-Answer answers are replayed
@@ -12,7 +12,11 @@ real lengths. For each variant, in one run and in this order:
   (asking, answers cached), scoring and judging after the last answer (what judging while requests
   were in flight left over), judging in all (wall of the judging calls, overlapping requests or not),
   utility scoring, statistics (build_report), report (writing it);
-- a bare `litellm.acompletion` script sending the same number of requests (import included).
+- a bare `litellm.acompletion` script sending the same number of requests (import included; once per request
+  count, as every variant asks the same requests).
+`--pr` runs the `pr` profile as a pull request gets it: 31 identities + baseline x the five tasks at the
+profile's sizes (300 MMLU, 150 GSM8K, 100 MBPP, 400 Do-Not-Answer, 150 StrongREJECT items: 35,200 requests,
+17,600 of them safety answers for the judge); `--variants new,direct --skip-child` keeps it to the walls.
 Variants: "new" = the shipped defaults (ONNX judge, judging while requests are in flight); "old" =
 GUARDS_JUDGE_ENGINE=torch and GUARDS_SCORE_AHEAD=0 (the torch judge and all scoring after the last request);
 "direct" = the shipped defaults with `transport = "direct"` (no litellm).
@@ -122,8 +126,8 @@ def replay_safety(replies: dict[str, list[str]]) -> None:
 
     original = srv.decide
 
-    def decide(script: Any, messages: Any, seed: Any = None) -> Any:
-        d = original(script, messages, seed)
+    def decide(script: Any, messages: Any, request_seed: object = None) -> Any:
+        d = original(script, messages, request_seed)
         options = replies.get(d.prompt)
         if d.task == "safety" and options:
             pick = zlib.crc32(f"{d.prompt}|{d.identity}".encode()) % len(options)
@@ -167,7 +171,8 @@ def main() -> None:
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--samples", type=int, default=60, help="items per task")
     ap.add_argument("--tasks", default="mmlu,do_not_answer")
-    ap.add_argument("--pr", action="store_true", help="5 tasks x 110 items (17,600 requests)")
+    ap.add_argument("--pr", action="store_true", help="the pr profile's own sizes (35,200 requests)")
+    ap.add_argument("--skip-child", action="store_true", help="walls only: no instrumented child run")
     ap.add_argument("--latency", type=float, default=0.05)
     ap.add_argument("--concurrency", type=int, default=32)
     ap.add_argument("--variants", default="new,old")
@@ -181,7 +186,8 @@ def main() -> None:
         return
     from guards.testing import Script, ScriptedAssistant
 
-    tasks, samples = (PR_TASKS, 110) if args.pr else (args.tasks, args.samples)
+    tasks, samples = (PR_TASKS, None) if args.pr else (args.tasks, args.samples)
+    bare: dict[int, float] = {}
     replay_safety(dna_replies(args.data_dir))
     results: dict[str, Any] = {"tasks": tasks, "samples": samples, "latency_s": args.latency,
                                "concurrency": args.concurrency, "variants": {}}
@@ -190,15 +196,17 @@ def main() -> None:
         for variant in variants_asked:
             row: dict[str, Any] = {"loadavg_start": os.getloadavg()[0]}
             with tempfile.TemporaryDirectory() as tmp:
-                env = {**os.environ, **VARIANTS.get(variant, {}), "GUARDS_DATA_DIR": str(args.data_dir),
-                       "GUARDS_SAMPLES": str(samples)}
+                env = {**os.environ, **VARIANTS.get(variant, {}), "GUARDS_DATA_DIR": str(args.data_dir)}
+                env.pop("GUARDS_SAMPLES", None)  # --pr: the profile's own sizes
+                if samples:
+                    env["GUARDS_SAMPLES"] = str(samples)
                 code = REPO
                 if variant.startswith("at "):
                     code = Path(tmp) / "code"
                     code.mkdir()
                     extract(args.at, code)
                     env["PYTHONPATH"] = str(code)
-                for name in ("pytest", "child") if code == REPO else ("pytest",):
+                for name in ("pytest", "child") if code == REPO and not args.skip_child else ("pytest",):
                     config = Path(tmp) / f"{name}.toml"
                     config.write_text(config_text(server.url, tasks, args.concurrency, f"{tmp}/{name}-cache"))
                     before = server.requests
@@ -218,13 +226,16 @@ def main() -> None:
                         row["startup_before_imports_s"] = round(wall - row["child_wall"], 2)
                     else:
                         row["pytest_last_line"] = (proc.stdout.strip().splitlines() or [""])[-1][:160]
-                row["bare_litellm_wall_s"] = round(bare_litellm(server.url, row["pytest_requests"],
-                                                                args.concurrency), 2)
+                n = row["pytest_requests"]
+                if n not in bare:
+                    bare[n] = round(bare_litellm(server.url, n, args.concurrency), 2)
+                row["bare_litellm_wall_s"] = bare[n]
             row["loadavg_end"] = os.getloadavg()[0]
             results["variants"][variant] = row
             print(variant, json.dumps(row, indent=1), flush=True)
     variants = results["variants"]
-    print(f"\nloopback gate, {tasks} x {samples} items, latency {args.latency * 1000:.0f} ms, "
+    size = f"{samples} items" if samples else "the pr profile's sizes"
+    print(f"\nloopback gate, {tasks} x {size}, latency {args.latency * 1000:.0f} ms, "
           f"{args.concurrency} in flight; {os.cpu_count()} cores")
     print(f"{'variant':<8}{'pytest wall':>12}{'bare litellm':>14}{'requests':>10}{'after requests':>16}"
           f"{'judging':>9}{'stats':>8}{'report':>8}{'imports':>9}")
