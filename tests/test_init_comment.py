@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from guards.cli.github import MARKER, cmd_comment
-from guards.cli.init import render_config, template
+from guards.cli.init import next_steps, render_config, template
 from guards.cli.main import main
 from guards.config.settings import Settings, load_settings
 
@@ -50,6 +50,15 @@ def test_uncommented_defaults_equal_the_defaults(tmp_path: Path) -> None:
     a, b = load_settings(plain, environ=env), load_settings(full, environ=env)
     fields = [f for f in Settings.__dataclass_fields__ if f not in ("config_path", "config_sha256")]
     assert {f: getattr(a, f) for f in fields} == {f: getattr(b, f) for f in fields}
+
+
+def test_init_next_steps_fit_the_model() -> None:
+    """An in-process model needs the local extra and no key, and does not run in the plain CI install; an API
+    model needs its key, locally and as a repository secret."""
+    local, api = next_steps("local/smollm2"), next_steps("openai/gpt-4o-mini")
+    assert "persona-guard[local]==" in local and "no API key" in local and "OPENAI_API_KEY" not in local
+    assert "repository secret" not in local and "plain package" in local
+    assert "[local]" not in api and "OPENAI_API_KEY" in api and "repository secret" in api
 
 
 def test_init_writes_and_never_overwrites(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -63,6 +63,28 @@ def plan(root: Path, model: str, system_prompt_file: str | None, action: str = A
     return items
 
 
+def next_steps(model: str) -> str:
+    """What to do after `guards init`: an in-process `local/` model needs the `local` extra and no key."""
+    if model.startswith("local/"):
+        install = (f"pip install 'persona-guard[local]=={__version__}' (the CPU build of torch first) "
+                   "in your dev environment")
+        ask = "pytest suites/ (the model runs in this process: no API key)"
+        ci = ("the workflow installs the plain package (no in-process models): point [target] at an API or a\n"
+              "     served model for CI; it gates pull requests")
+    else:
+        install = f"pip install persona-guard=={__version__} in your dev environment"
+        ask = "export your model's API key (e.g. OPENAI_API_KEY), then: pytest suites/"
+        ci = "add the key as a repository secret; the workflow gates pull requests"
+    return f"""
+next steps:
+  1. {install},
+     then: guards data download
+  2. {ask}
+     (exit 0 pass, 1 fail, 4 usage/config/data error, 6 error verdict)
+  3. {ci} that touch the prompt or
+     thresholds.toml and seeds the response cache from pushes to main"""
+
+
 def cmd_init(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="guards init", description="scaffold persona-guard in this repository")
     parser.add_argument("--model", required=True, help="litellm model string of the assistant, e.g. openai/gpt-4o-mini")
@@ -86,11 +108,5 @@ def cmd_init(argv: Sequence[str]) -> int:
         else:
             item.path.write_text(item.text, encoding="utf-8")
         print(f"{'appended to' if item.append else 'wrote'} {item.path}")
-    print(f"""
-next steps:
-  1. pip install persona-guard=={__version__} in your dev environment, then: guards data download
-  2. export your model's API key (e.g. OPENAI_API_KEY), then: pytest suites/
-     (exit 0 pass, 1 fail, 4 usage/config/data error, 6 error verdict)
-  3. add the key as a repository secret; the workflow gates pull requests that touch the prompt or
-     thresholds.toml and seeds the response cache from pushes to main""")
+    print(next_steps(args.model))
     return exitcodes.PASS
