@@ -29,6 +29,7 @@ spin-waiting makes torch many times slower on a CPU shared with other processes.
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib.metadata
 import importlib.util
 import os
@@ -357,6 +358,13 @@ _batchers: dict[tuple[str, str], Batcher] = {}
 _batcher_lock = threading.Lock()
 
 
+@functools.lru_cache(maxsize=64)
+def _engine_named(name: str, choice: str) -> str:
+    """engine_of(resolve(name)), remembered: it is asked for every request. `choice` (GUARDS_LOCAL_ENGINE) is
+    read by engine_of itself; it is an argument so the memo is keyed by it too. Errors are not remembered."""
+    return engine_of(resolve(name))
+
+
 def batcher(name: str = EMBEDDED_NAME) -> Batcher:
     """Model `name`'s batcher, configured from GUARDS_LOCAL_BATCH (rows in flight, all lanes together) and
     GUARDS_LOCAL_WAIT_MS, one per engine the model runs on.
@@ -366,7 +374,7 @@ def batcher(name: str = EMBEDDED_NAME) -> Batcher:
     replicas decoding 16 rows each made 257-288 tokens/s, one replica of 32 rows 161 (177 with 64 rows), one
     replica with two threads 184."""
     try:
-        engine = engine_of(resolve(name))
+        engine = _engine_named(name, os.environ.get("GUARDS_LOCAL_ENGINE", ""))
     except LocalModelError:
         engine = "transformers"  # loading reports the error, through the request's future
     with _batcher_lock:
